@@ -1,0 +1,152 @@
+"""The ``tunesmith`` command line: one function per command, each a thin call into the library."""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tunesmith.errors import TunesmithError
+
+app = typer.Typer(
+    help="Fine-tune GPT-style language models on your own data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a config key, e.g. --set train.max_steps=20 (repeatable)."),
+]
+
+
+def friendly(command):
+    """Turn a TunesmithError into one 'error:' line and exit status 2, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except TunesmithError as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            console.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@app.command()
+@friendly
+def quickstart(
+    output: Annotated[str, typer.Option(help="Run directory.")] = "runs/quickstart",
+    set_: SetOption = None,
+) -> None:
+    """Fine-tune the default model with LoRA on the bundled BANKING77 subset; show base vs tuned."""
+    from tunesmith.config_io import load_config
+    from tunesmith.pipeline import run_training
+
+    data = files("tunesmith") / "quickstart"
+    overrides = [f"data.train={data / 'train.csv'}", f"data.test={data / 'test.csv'}"]
+    cfg = load_config(data / "quickstart.yaml", [*overrides, f"output={output}", *(set_ or [])])
+    run_training(cfg, overwrite=True, console=console)
+
+
+@app.command()
+@friendly
+def train(
+    config: Annotated[Path, typer.Argument(help="YAML config file.")],
+    set_: SetOption = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
+) -> None:
+    """Fine-tune as CONFIG says, evaluate base vs tuned, and write the run directory."""
+    from tunesmith.config_io import load_config
+    from tunesmith.pipeline import run_training
+
+    run_training(load_config(config, set_), overwrite=overwrite, console=console)
+
+
+@app.command("eval")
+@friendly
+def eval_(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    data: Annotated[str | None, typer.Option(help="Evaluate on this file instead.")] = None,
+) -> None:
+    """Evaluate a tuned run on its held-out split (or on --data FILE)."""
+    from tunesmith.evaluate.run import evaluate
+    from tunesmith.report.table import print_comparison
+    from tunesmith.rundir import load_run, write_json
+
+    run = load_run(run_dir)
+    examples = held_out_examples(run, data)
+    tuned = evaluate(
+        run.model, run.tokenizer, examples, run.labels, run.cfg,
+        device=run.device, dtype=run.dtype, name="tuned",
+    )
+    stored = json.loads((run.path / "metrics.json").read_text(encoding="utf-8"))
+    result = {**stored, "tuned": tuned, "eval_examples": len(examples)}
+    if data:  # the stored base figures belong to another split
+        result.update(base=None, eval_split=data)
+    name = f"eval_{Path(data).stem}.json" if data else "eval.json"
+    write_json(run.path / name, result)
+    print_comparison(result, console)
+    console.print(f"written {run.path / name}")
+
+
+@app.command()
+@friendly
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    input_file: Annotated[str, typer.Argument(help="CSV/TSV/JSON/JSONL/TXT file of inputs.")],
+    output: Annotated[str, typer.Option("-o", "--output", help="CSV to write.")] = "predictions.csv",
+) -> None:
+    """Label (classification) or complete every row of INPUT_FILE; write a CSV."""
+    from tunesmith.predict import predict_file
+    from tunesmith.rundir import load_run
+
+    if Path(output).resolve() == Path(input_file).resolve():
+        raise TunesmithError(f"-o {output}: would overwrite the input file; choose another name")
+    count = predict_file(load_run(run_dir), input_file, output)
+    console.print(f"{count} predictions written to {output}")
+
+
+@app.command()
+@friendly
+def generate(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    prompt: Annotated[str, typer.Argument(help="The input text.")],
+    max_new_tokens: Annotated[int | None, typer.Option(help="Tokens to generate.")] = None,
+) -> None:
+    """Answer PROMPT with the tuned model (the predicted label for classification runs)."""
+    from tunesmith.predict import generate as generate_text
+    from tunesmith.rundir import load_run
+
+    typer.echo(generate_text(load_run(run_dir), prompt, max_new_tokens))
+
+
+def held_out_examples(run, data: str | None):
+    """The run's own test split, or the examples of ``data`` read with the run's fields."""
+    from tunesmith.data.load import read_records
+    from tunesmith.data.split import make_splits
+    from tunesmith.data.tasks import to_examples
+
+    if data is None:
+        return make_splits(run.cfg.data, run.cfg.train.seed).test
+    return to_examples(read_records(data), run.task, run.cfg.data)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

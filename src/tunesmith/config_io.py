@@ -1,0 +1,201 @@
+"""Read, override, validate and write configs against the dataclasses in ``tunesmith.config``.
+
+Nothing here holds a default: an omitted key keeps the dataclass default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+
+from tunesmith.config import Config
+from tunesmith.errors import TunesmithError
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Build a Config from a YAML file (optional) and ``key.sub=value`` overrides."""
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        raw = _read_yaml(Path(path))
+        source = str(path)
+    for item in overrides or []:
+        key, value = _parse_override(item)
+        _set_dotted(raw, key, value)
+    cfg = from_dict(Config, raw, source)
+    _check_relations(cfg, source)
+    return cfg
+
+
+def from_dict(cls: type, raw: dict[str, Any], source: str, prefix: str = "") -> Any:
+    """Turn a nested dict into dataclass ``cls``, naming the bad key and the allowed ones."""
+    if not isinstance(raw, dict):
+        raise TunesmithError(
+            f"{source}: '{prefix.rstrip('.') or 'top level'}' must be a mapping of keys, "
+            f"got {type(raw).__name__}"
+        )
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in fields:
+            allowed = ", ".join(prefix + name for name in fields)
+            raise TunesmithError(
+                f"{source}: unknown key '{prefix}{key}'; allowed keys here: {allowed}"
+            )
+        kwargs[key] = _coerce(hints[key], value, source, prefix + key)
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The config as plain data, ready for YAML or JSON."""
+    return dataclasses.asdict(cfg)
+
+
+def dump_config(cfg: Config, path: Path) -> None:
+    """Write the resolved config so the run can be reproduced."""
+    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
+
+
+def reference_markdown() -> str:
+    """The config reference for the README, generated from the dataclasses."""
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+    for key, default, help_text in _walk(Config, ""):
+        lines.append(f"| `{key}` | `{default}` | {help_text} |")
+    return "\n".join(lines)
+
+
+def _walk(cls: type, prefix: str):
+    instance = cls()
+    for f in dataclasses.fields(cls):
+        value = getattr(instance, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from _walk(type(value), f"{prefix}{f.name}.")
+        else:
+            yield prefix + f.name, value, f.metadata.get("help", "")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise TunesmithError(f"{path}: config file not found; check the path")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise TunesmithError(
+            f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax"
+        ) from None
+    except UnicodeDecodeError:
+        raise TunesmithError(f"{path}: not UTF-8 text; save the config as UTF-8") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise TunesmithError(f"{path}: the config must be a mapping of keys, like 'model: default'")
+    return data
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        raise TunesmithError(f"--set {item}: expected KEY=VALUE, e.g. --set train.max_steps=20")
+    key, text = item.split("=", 1)
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    return key.strip(), value
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise TunesmithError(f"--set {key}: '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
+    """Check ``value`` against a type hint, converting where it is unambiguous (int -> float)."""
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value if value is not None else {}, source, key + ".")
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return _coerce(option, value, source, key)
+            except TunesmithError as exc:
+                errors.append(str(exc))
+        raise TunesmithError(errors[0])
+    if origin is Literal:
+        allowed = get_args(hint)
+        if value not in allowed:
+            choices = ", ".join(str(a) for a in allowed)
+            raise TunesmithError(f"{source}: {key} = {value!r} is not allowed; choose one of: {choices}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise TunesmithError(f"{source}: {key} must be a list, e.g. [a, b]; got {value!r}")
+        (item_type,) = get_args(hint)
+        return [_coerce(item_type, v, source, f"{key}[{i}]") for i, v in enumerate(value)]
+    return _coerce_scalar(hint, value, source, key)
+
+
+def _coerce_scalar(hint: Any, value: Any, source: str, key: str) -> Any:
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):
+        try:
+            return float(value)  # YAML reads "2e-4" (no dot) as a string
+        except ValueError:
+            pass
+    if hint is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise TunesmithError(
+        f"{source}: {key} must be {hint.__name__}, got {value!r}; fix the value"
+    )
+
+
+def _check_relations(cfg: Config, source: str) -> None:
+    """Checks that span several keys."""
+    t = cfg.train
+    positive = {
+        "train.batch_size": t.batch_size,
+        "train.grad_accum": t.grad_accum,
+        "train.max_length": t.max_length,
+        "eval.batch_size": cfg.eval.batch_size,
+        "lora.r": cfg.lora.r,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            raise TunesmithError(f"{source}: {key} must be at least 1, got {value}")
+    if t.batch_size % t.grad_accum:
+        raise TunesmithError(
+            f"{source}: train.batch_size ({t.batch_size}) must be a multiple of "
+            f"train.grad_accum ({t.grad_accum}); each micro-batch holds batch_size / grad_accum"
+        )
+    if t.max_steps is not None and t.max_steps < 1:
+        raise TunesmithError(f"{source}: train.max_steps must be at least 1 or empty")
+    if t.epochs <= 0:
+        raise TunesmithError(f"{source}: train.epochs must be above 0, got {t.epochs}")
+    if t.learning_rate is not None and t.learning_rate <= 0:
+        raise TunesmithError(f"{source}: train.learning_rate must be above 0")
+    for key in ("validation_fraction", "test_fraction"):
+        value = getattr(cfg.data, key)
+        if not 0 <= value < 0.9:
+            raise TunesmithError(f"{source}: data.{key} must be in [0, 0.9), got {value}")

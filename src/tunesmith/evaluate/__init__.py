@@ -1,0 +1,1 @@
+"""Scoring models on held-out data: metrics and base-vs-tuned comparisons."""

@@ -1,0 +1,100 @@
+"""Use a tuned run: label or complete every row of a file, or answer one prompt."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import torch
+
+from tunesmith.data.examples import Message
+from tunesmith.data.load import read_records
+from tunesmith.data.tasks import TEXT_FIELDS
+from tunesmith.data.templates import generation_prompt
+from tunesmith.errors import TunesmithError
+from tunesmith.evaluate.run import predict_labels
+from tunesmith.models.load import compute_context
+from tunesmith.rundir import TunedRun
+from tunesmith.train.monitor import progress_bar
+
+
+def predict_file(run: TunedRun, source: str, output: str) -> int:
+    """Write ``output`` (CSV): every input column plus ``prediction``; returns the row count."""
+    records = read_records(source)
+    field = _input_field(run, [r.data for r in records], source)
+    texts = [str(r.data.get(field) or "") for r in records]
+    rows = [dict(r.data) for r in records]
+    with progress_bar() as bar:
+        task = bar.add_task("predict", total=len(texts), info="")
+        if run.labels is not None:
+            predicted, scores = predict_labels(
+                run.model, run.tokenizer, texts, run.labels, run.cfg, run.device, run.dtype,
+                on_batch=lambda n: bar.update(task, advance=n),
+            )
+            confidence = torch.softmax(scores, dim=1).max(dim=1).values.tolist()
+            for row, label, p in zip(rows, predicted, confidence):
+                row["prediction"], row["confidence"] = label, round(p, 4)
+        else:
+            for row, text in zip(rows, texts):
+                row["prediction"] = generate(run, text)
+                bar.update(task, advance=1)
+    _write_csv(Path(output), rows)
+    return len(rows)
+
+
+def generate(run: TunedRun, prompt: str, max_new_tokens: int | None = None) -> str:
+    """The tuned model's answer to ``prompt`` (the predicted label for classification runs)."""
+    if run.labels is not None:
+        predicted, _ = predict_labels(
+            run.model, run.tokenizer, [prompt], run.labels, run.cfg, run.device, run.dtype
+        )
+        return predicted[0]
+    text = prompt
+    if run.task in ("instruction", "chat"):
+        text = generation_prompt([Message("user", prompt)], run.tokenizer)
+    return _complete(run, text, max_new_tokens or run.cfg.eval.max_new_tokens)
+
+
+@torch.no_grad()
+def _complete(run: TunedRun, text: str, max_new_tokens: int) -> str:
+    tok = run.tokenizer
+    add_bos = not (tok.bos_token and text.startswith(tok.bos_token))
+    inputs = tok(text, return_tensors="pt", add_special_tokens=add_bos).to(run.device)
+    with compute_context(run.device, run.dtype):
+        out = run.model.generate(
+            **inputs,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tok.pad_token_id,
+        )
+    return tok.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+
+
+def _input_field(run: TunedRun, rows: list[dict], source: str) -> str:
+    """The column holding the input: the run's text field, or the usual names."""
+    keys = list(rows[0].keys()) if rows else []
+    wanted = [run.cfg.data.text_field] if run.cfg.data.text_field else []
+    wanted += list(TEXT_FIELDS) + ["prompt", "instruction"]
+    lowered = {k.lower(): k for k in keys}
+    for name in wanted:
+        if name and name.lower() in lowered:
+            return lowered[name.lower()]
+    if len(keys) == 1:
+        return keys[0]
+    raise TunesmithError(
+        f"{source}: no input column found (columns: {', '.join(keys)}); name it 'text' or set "
+        "data.text_field in the run's config"
+    )
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)

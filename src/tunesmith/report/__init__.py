@@ -1,0 +1,1 @@
+"""Explaining a finished run: console table, HTML report and model card."""

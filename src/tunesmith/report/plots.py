@@ -1,0 +1,76 @@
+"""PNG charts for the HTML report: the training loss curve and confusion matrices.
+
+Figures are built with ``matplotlib.figure.Figure`` rather than ``pyplot``: no global
+backend switch, no figure registry to leak into, and it works on machines without a display.
+"""
+
+from __future__ import annotations
+
+import io
+
+from matplotlib.figure import Figure
+
+_TICK_CHARS = 18
+
+
+def loss_curve_png(log_rows: list[dict]) -> bytes | None:
+    """Training loss vs optimizer step, with validation-loss points; None if nothing to plot."""
+    train = [(r["step"], r["loss"]) for r in log_rows if _has(r, "step", "loss")]
+    val = [(r["step"], r["val_loss"]) for r in log_rows if _has(r, "step", "val_loss")]
+    if not train and not val:
+        return None
+    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    if train:
+        ax.plot([s for s, _ in train], [v for _, v in train], label="training loss")
+    if val:
+        ax.plot([s for s, _ in val], [v for _, v in val], "o--", label="validation loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats / token)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _png(fig)
+
+
+def confusion_png(matrix: list[list[int]], labels: list[str], title: str) -> bytes:
+    """A confusion-matrix heat map (rows = true, columns = predicted) with counts in the cells."""
+    size = max(4.5, 0.5 * len(labels) + 2.5)
+    fig = Figure(figsize=(size, size), layout="constrained")
+    ax = fig.add_subplot()
+    ax.imshow(matrix, cmap="Blues", vmin=0)
+    _annotate_counts(ax, matrix)
+    ticks = list(range(len(labels)))
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
+    # parse_math=False: a label such as "$5 off" must show literally, not as TeX.
+    short = [_shorten(str(label)) for label in labels]
+    ax.set_xticklabels(short, rotation=45, ha="right", parse_math=False)
+    ax.set_yticklabels(short, parse_math=False)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, parse_math=False)
+    return _png(fig)
+
+
+def _annotate_counts(ax, matrix: list[list[int]]) -> None:
+    peak = max((n for row in matrix for n in row), default=0)
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            # White text on the dark cells keeps the count readable.
+            colour = "white" if peak and count > peak / 2 else "black"
+            ax.text(j, i, str(count), ha="center", va="center", color=colour)
+
+
+def _shorten(label: str, limit: int = _TICK_CHARS) -> str:
+    # Long labels would squeeze the matrix to nothing; the full names are in the per-class table.
+    return label if len(label) <= limit else label[: limit - 1] + "\u2026"
+
+
+def _has(row: dict, *keys: str) -> bool:
+    return all(isinstance(row.get(k), (int, float)) for k in keys)
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()

@@ -1,0 +1,1 @@
+"""Training: batching, the loss, the loop, its log and progress display."""

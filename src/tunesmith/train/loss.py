@@ -1,0 +1,60 @@
+"""Cross-entropy on target tokens only, without full-vocabulary logits at every position.
+
+A 262k-token vocabulary makes logits the largest tensor of a step (batch 16 x 128 tokens x 262k
+x 4 bytes = 2 GB, and as much again for their gradient). Only positions with a label need them:
+the backbone's hidden states are gathered at those positions and multiplied by the output layer
+in chunks, each chunk recomputed in backward instead of stored (activation checkpointing).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from tunesmith.data.encode import IGNORE
+
+
+def unwrap(model):
+    """The transformers model under a peft wrapper (or the model itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def hidden_states(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs):
+    """Last hidden states [batch, seq, hidden] from the backbone (final norm applied)."""
+    backbone = unwrap(model).get_decoder()
+    out = backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **kwargs)
+    return out.last_hidden_state
+
+
+def output_logits(model, hidden: torch.Tensor) -> torch.Tensor:
+    """Logits (fp32) of the output layer for ``hidden`` [..., hidden], with any soft-capping."""
+    lm = unwrap(model)
+    logits = lm.get_output_embeddings()(hidden).float()
+    cap = getattr(lm.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits
+
+
+def target_loss_sum(
+    model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor, chunk: int
+) -> tuple[torch.Tensor, int]:
+    """(sum of next-token cross-entropy over target tokens, number of target tokens)."""
+    hidden = hidden_states(model, input_ids, attention_mask)
+    targets = labels[:, 1:]
+    keep = targets != IGNORE
+    picked = hidden[:, :-1][keep]  # [n_targets, hidden]
+    wanted = targets[keep]
+    total = picked.new_zeros((), dtype=torch.float32)
+    for start in range(0, wanted.numel(), chunk):
+        h, y = picked[start : start + chunk], wanted[start : start + chunk]
+        if torch.is_grad_enabled():
+            total = total + checkpoint(_chunk_loss, model, h, y, use_reentrant=False)
+        else:
+            total = total + _chunk_loss(model, h, y)
+    return total, int(wanted.numel())
+
+
+def _chunk_loss(model, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(output_logits(model, hidden), targets, reduction="sum")

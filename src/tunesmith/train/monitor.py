@@ -1,0 +1,49 @@
+"""What a user sees and keeps while training: the JSONL log and a live progress bar."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class RunLog:
+    """Append-only JSONL log: one object per line, flushed so a crash keeps what was written."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._file = path.open("a", encoding="utf-8")
+
+    def write(self, **row) -> None:
+        """Append one row, stamped with the wall-clock time."""
+        row.setdefault("time", round(time.time(), 3))
+        self._file.write(json.dumps(row) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def progress_bar(console: Console | None = None) -> Progress:
+    """A bar with completed/total, elapsed, ETA and a free-text field for loss and speed."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console or Console(stderr=True),
+        transient=False,
+    )
