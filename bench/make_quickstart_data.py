@@ -18,13 +18,16 @@ import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Three pairs of intents a customer would word alike. Distinct intents ("change_pin" vs
+# "terminate_account") are already 0.93 macro-F1 zero-shot on Gemma 3 270M, so they would show
+# nothing; these pairs are where the base model guesses (0.47) and fine-tuning has to teach.
 INTENTS = (
     "card_arrival",
-    "exchange_rate",
+    "card_delivery_estimate",
+    "pending_top_up",
     "top_up_failed",
-    "cash_withdrawal_charge",
-    "change_pin",
-    "terminate_account",
+    "exchange_rate",
+    "exchange_charge",
 )
 
 

@@ -23,7 +23,9 @@ console = Console(stderr=True)
 
 SetOption = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a config key, e.g. --set train.max_steps=20 (repeatable)."),
+    typer.Option(
+        "--set", help="Override a config key, e.g. --set train.max_steps=20 (repeatable)."
+    ),
 ]
 
 
@@ -54,7 +56,7 @@ def quickstart(
     from tunesmith.config_io import load_config
     from tunesmith.pipeline import run_training
 
-    data = files("tunesmith") / "quickstart"
+    data = Path(str(files("tunesmith") / "quickstart"))
     overrides = [f"data.train={data / 'train.csv'}", f"data.test={data / 'test.csv'}"]
     cfg = load_config(data / "quickstart.yaml", [*overrides, f"output={output}", *(set_ or [])])
     run_training(cfg, overwrite=True, console=console)
@@ -69,9 +71,11 @@ def train(
 ) -> None:
     """Fine-tune as CONFIG says, evaluate base vs tuned, and write the run directory."""
     from tunesmith.config_io import load_config
+
+    cfg = load_config(config, set_)  # before the heavy imports: a bad config fails in a blink
     from tunesmith.pipeline import run_training
 
-    run_training(load_config(config, set_), overwrite=overwrite, console=console)
+    run_training(cfg, overwrite=overwrite, console=console)
 
 
 @app.command("eval")
@@ -88,8 +92,14 @@ def eval_(
     run = load_run(run_dir)
     examples = held_out_examples(run, data)
     tuned = evaluate(
-        run.model, run.tokenizer, examples, run.labels, run.cfg,
-        device=run.device, dtype=run.dtype, name="tuned",
+        run.model,
+        run.tokenizer,
+        examples,
+        run.labels,
+        run.cfg,
+        device=run.device,
+        dtype=run.dtype,
+        name="tuned",
     )
     stored = json.loads((run.path / "metrics.json").read_text(encoding="utf-8"))
     result = {**stored, "tuned": tuned, "eval_examples": len(examples)}
@@ -106,7 +116,9 @@ def eval_(
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
     input_file: Annotated[str, typer.Argument(help="CSV/TSV/JSON/JSONL/TXT file of inputs.")],
-    output: Annotated[str, typer.Option("-o", "--output", help="CSV to write.")] = "predictions.csv",
+    output: Annotated[
+        str, typer.Option("-o", "--output", help="CSV to write.")
+    ] = "predictions.csv",
 ) -> None:
     """Label (classification) or complete every row of INPUT_FILE; write a CSV."""
     from tunesmith.predict import predict_file
@@ -145,6 +157,12 @@ def held_out_examples(run, data: str | None):
 
 def main() -> None:
     """Console-script entry point."""
+    from transformers.utils import logging as hf_logging
+
+    # Our own progress bars and messages say what happens; transformers' per-load bars and
+    # deprecation chatter would bury them (and break the one-line error contract).
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     app()
 
 

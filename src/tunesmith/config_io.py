@@ -124,7 +124,7 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
 
 def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
     """Check ``value`` against a type hint, converting where it is unambiguous (int -> float)."""
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return from_dict(hint, value if value is not None else {}, source, key + ".")
     origin = get_origin(hint)
     if origin in (Union, types.UnionType):
@@ -142,7 +142,9 @@ def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
         allowed = get_args(hint)
         if value not in allowed:
             choices = ", ".join(str(a) for a in allowed)
-            raise TunesmithError(f"{source}: {key} = {value!r} is not allowed; choose one of: {choices}")
+            raise TunesmithError(
+                f"{source}: {key} = {value!r} is not allowed; choose one of: {choices}"
+            )
         return value
     if origin is list:
         if not isinstance(value, list):
@@ -166,9 +168,7 @@ def _coerce_scalar(hint: Any, value: Any, source: str, key: str) -> Any:
             pass
     if hint is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return str(value)
-    raise TunesmithError(
-        f"{source}: {key} must be {hint.__name__}, got {value!r}; fix the value"
-    )
+    raise TunesmithError(f"{source}: {key} must be {hint.__name__}, got {value!r}; fix the value")
 
 
 def _check_relations(cfg: Config, source: str) -> None:

@@ -1,4 +1,4 @@
-"""The main job, top to bottom: data -> model -> base eval -> train -> tuned eval -> save -> report."""
+"""The main job, top to bottom: data, model, base eval, train, tuned eval, save, report."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.console import Console
 from tunesmith.config import Config
 from tunesmith.config_io import dump_config
 from tunesmith.data.encode import encode_examples
-from tunesmith.data.split import make_splits
+from tunesmith.data.split import make_splits, subsample
 from tunesmith.evaluate.run import evaluate
 from tunesmith.methods import count_parameters, get_method
 from tunesmith.models.load import compute_dtype, load_model, load_tokenizer, pick_device
@@ -19,7 +19,7 @@ from tunesmith.models.resolve import resolve_model
 from tunesmith.report.card import write_model_card
 from tunesmith.report.html import write_report
 from tunesmith.report.table import print_comparison
-from tunesmith.rundir import create_run_dir, write_json
+from tunesmith.rundir import check_run_dir, create_run_dir, write_json
 from tunesmith.train.loop import train
 from tunesmith.train.monitor import RunLog
 
@@ -29,20 +29,24 @@ def run_training(cfg: Config, *, overwrite: bool = False, console: Console | Non
     console = console or Console(stderr=True)
     method = get_method(cfg.method)
     splits = make_splits(cfg.data, cfg.train.seed)  # bad data fails here, before any model loads
-    run_dir = create_run_dir(cfg.output, overwrite)
-    dump_config(cfg, run_dir / "config.yaml")
-    console.print(
-        f"[bold]{splits.task}[/]: {len(splits.train)} train / {len(splits.validation)} "
-        f"validation / {len(splits.test)} test examples -> {run_dir}"
+    splits.test = subsample(
+        splits.test, cfg.eval.max_examples, cfg.train.seed, stratify=splits.labels is not None
     )
-
-    location = resolve_model(cfg.model, console.print)
+    check_run_dir(cfg.output, overwrite)
+    location = resolve_model(cfg.model, console.print)  # a bad model fails before any write
     device = pick_device()
     dtype = compute_dtype(cfg.train.precision, device)
     tokenizer = load_tokenizer(location)
     model = load_model(location, method.frozen_dtype(dtype), device)
-    console.print(f"model {location} on {device.type}, compute {str(dtype).split('.')[-1]}")
+
+    run_dir = create_run_dir(cfg.output, overwrite)
+    dump_config(cfg, run_dir / "config.yaml")
     write_json(run_dir / "run.json", _manifest(cfg, splits, location))
+    console.print(
+        f"[bold]{splits.task}[/]: {len(splits.train)} train / {len(splits.validation)} "
+        f"validation / {len(splits.test)} test examples -> {run_dir}\n"
+        f"model {location} on {device.type}, compute {str(dtype).split('.')[-1]}"
+    )
 
     def evaluate_now(name: str) -> dict | None:
         if not splits.test:
@@ -56,13 +60,19 @@ def run_training(cfg: Config, *, overwrite: bool = False, console: Console | Non
     trainable, total = count_parameters(model)
     console.print(f"method {cfg.method}: {trainable:,} trainable of {total:,} parameters")
     length = cfg.train.max_length
-    train_set = encode_examples(splits.train, tokenizer, length, splits.labels)
-    val_set = encode_examples(splits.validation, tokenizer, length, splits.labels)
+    train_set = encode_examples(splits.train, tokenizer, length)
+    val_set = encode_examples(splits.validation, tokenizer, length)
     log = RunLog(run_dir / "train_log.jsonl")
     try:
         result = train(
-            model, train_set, val_set, cfg,
-            pad_id=tokenizer.pad_token_id, device=device, dtype=dtype, log=log,
+            model,
+            train_set,
+            val_set,
+            cfg,
+            pad_id=tokenizer.pad_token_id,
+            device=device,
+            dtype=dtype,
+            log=log,
         )
     finally:
         log.close()

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
-from tunesmith.data.examples import Message
-from tunesmith.data.load import read_records
-from tunesmith.data.tasks import TEXT_FIELDS
-from tunesmith.data.templates import generation_prompt
+from tunesmith.data.examples import Example, Message
+from tunesmith.data.load import Record, read_records
+from tunesmith.data.tasks import CHAT_FIELDS, TEXT_FIELDS, conversation
+from tunesmith.data.templates import generation_prompt, instruction_messages
 from tunesmith.errors import TunesmithError
 from tunesmith.evaluate.run import predict_labels
 from tunesmith.models.load import compute_context
@@ -21,22 +21,27 @@ from tunesmith.train.monitor import progress_bar
 def predict_file(run: TunedRun, source: str, output: str) -> int:
     """Write ``output`` (CSV): every input column plus ``prediction``; returns the row count."""
     records = read_records(source)
-    field = _input_field(run, [r.data for r in records], source)
-    texts = [str(r.data.get(field) or "") for r in records]
     rows = [dict(r.data) for r in records]
+    inputs = model_inputs(run, records, source)
     with progress_bar() as bar:
-        task = bar.add_task("predict", total=len(texts), info="")
+        task = bar.add_task("predict", total=len(inputs), info="")
         if run.labels is not None:
             predicted, scores = predict_labels(
-                run.model, run.tokenizer, texts, run.labels, run.cfg, run.device, run.dtype,
+                run.model,
+                run.tokenizer,
+                inputs,
+                run.labels,
+                run.cfg,
+                run.device,
+                run.dtype,
                 on_batch=lambda n: bar.update(task, advance=n),
             )
             confidence = torch.softmax(scores, dim=1).max(dim=1).values.tolist()
-            for row, label, p in zip(rows, predicted, confidence):
+            for row, label, p in zip(rows, predicted, confidence, strict=True):
                 row["prediction"], row["confidence"] = label, round(p, 4)
         else:
-            for row, text in zip(rows, texts):
-                row["prediction"] = generate(run, text)
+            for row, text in zip(rows, inputs, strict=True):
+                row["prediction"] = _complete(run, text, run.cfg.eval.max_new_tokens)
                 bar.update(task, advance=1)
     _write_csv(Path(output), rows)
     return len(rows)
@@ -68,6 +73,44 @@ def _complete(run: TunedRun, text: str, max_new_tokens: int) -> str:
             pad_token_id=tok.pad_token_id,
         )
     return tok.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+
+
+def model_inputs(run: TunedRun, records: list[Record], source: str) -> list[str]:
+    """What the model sees for each record: the text to classify or the prompt to complete.
+
+    Instruction rows keep their instruction (and input); chat rows keep every turn up to the
+    last assistant reply, which is what gets predicted.
+    """
+    keys = {k.lower(): k for k in (records[0].data if records else {})}
+    if run.task == "chat" and any(name in keys for name in CHAT_FIELDS):
+        return [generation_prompt(_until_reply(conversation(r)), run.tokenizer) for r in records]
+    if run.task == "instruction" and ("instruction" in keys or "prompt" in keys):
+        ask, extra = keys.get("instruction") or keys["prompt"], keys.get("input")
+        return [
+            generation_prompt(
+                instruction_messages(
+                    Example(
+                        "instruction",
+                        instruction=str(r.data.get(ask) or ""),
+                        input=str(r.data.get(extra) or "") if extra else "",
+                    )
+                ),
+                run.tokenizer,
+            )
+            for r in records
+        ]
+    field = _input_field(run, [r.data for r in records], source)
+    texts = [str(r.data.get(field) or "") for r in records]
+    if run.task in ("instruction", "chat"):
+        return [generation_prompt([Message("user", t)], run.tokenizer) for t in texts]
+    return texts
+
+
+def _until_reply(messages: list[Message]) -> list[Message]:
+    """The turns before the final assistant reply (all turns when there is none)."""
+    if messages and messages[-1].role == "assistant":
+        return messages[:-1]
+    return messages
 
 
 def _input_field(run: TunedRun, rows: list[dict], source: str) -> str:

@@ -1,11 +1,11 @@
 """The run directory: its layout, its manifest, and loading a tuned model back from it.
 
-    RUN/config.yaml        resolved config (every default filled in)
-    RUN/run.json           task, labels, resolved model location, method
-    RUN/metrics.json       base vs tuned figures and training figures
-    RUN/train_log.jsonl    one JSON object per logged step / validation
-    RUN/final/             trained weights (safetensors), tokenizer, model card
-    RUN/report.html        plots and tables
+RUN/config.yaml        resolved config (every default filled in)
+RUN/run.json           task, labels, resolved model location, method
+RUN/metrics.json       base vs tuned figures and training figures
+RUN/train_log.jsonl    one JSON object per logged step / validation
+RUN/final/             trained weights (safetensors), tokenizer, model card
+RUN/report.html        plots and tables
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -24,8 +25,8 @@ from tunesmith.methods import get_method
 from tunesmith.models.load import compute_dtype, load_tokenizer, pick_device
 
 
-def create_run_dir(output: str, overwrite: bool) -> Path:
-    """An empty run directory; refuses to reuse a non-empty one unless ``overwrite``."""
+def check_run_dir(output: str, overwrite: bool) -> Path:
+    """Fail early (before hours of work) if ``output`` can't become the run directory."""
     path = Path(output)
     if path.exists() and not path.is_dir():
         raise TunesmithError(f"output: {path} exists and is not a directory; choose another path")
@@ -35,8 +36,15 @@ def create_run_dir(output: str, overwrite: bool) -> Path:
                 f"output: {path} already holds a run; choose another output "
                 "(--set output=runs/NAME) or pass --overwrite to replace it"
             )
+    return path
+
+
+def create_run_dir(output: str, overwrite: bool) -> Path:
+    """An empty run directory; refuses to reuse a non-empty one unless ``overwrite``."""
+    path = check_run_dir(output, overwrite)
+    if path.is_dir():
         shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True)
     return path
 
 
@@ -55,8 +63,8 @@ class TunedRun:
     cfg: Config
     task: str
     labels: list[str] | None
-    model: object
-    tokenizer: object
+    model: Any  # a transformers or peft model
+    tokenizer: Any
     device: torch.device
     dtype: torch.dtype
 
@@ -80,4 +88,6 @@ def load_run(run_dir: str | Path) -> TunedRun:
         location = Path(location)
     model = method.load(location, path / "final", method.frozen_dtype(dtype), device)
     tokenizer = load_tokenizer(path / "final")
-    return TunedRun(path, cfg, manifest["task"], manifest.get("labels"), model, tokenizer, device, dtype)
+    return TunedRun(
+        path, cfg, manifest["task"], manifest.get("labels"), model, tokenizer, device, dtype
+    )

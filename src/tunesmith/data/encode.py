@@ -19,16 +19,14 @@ class Encoded:
     truncated: bool = False
 
 
-def encode_examples(
-    examples: list[Example], tokenizer, max_length: int, labels: list[str] | None = None
-) -> list[Encoded]:
+def encode_examples(examples: list[Example], tokenizer, max_length: int) -> list[Encoded]:
     """Tokenize ``examples`` in one batched tokenizer call; text examples are windowed."""
-    rendered = [render(e, tokenizer, labels) for e in examples]
+    rendered = [render(e, tokenizer) for e in examples]
     flat = [text for segments in rendered for text, _ in segments]
     ids = tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else []
     out: list[Encoded] = []
     position = 0
-    for example, segments in zip(examples, rendered):
+    for example, segments in zip(examples, rendered, strict=True):
         pieces = ids[position : position + len(segments)]
         position += len(segments)
         joined = _join(segments, pieces, tokenizer)
@@ -49,7 +47,7 @@ def _join(segments: list[Segment], pieces: list[list[int]], tokenizer) -> Encode
     first_text = segments[0][0] if segments else ""
     input_ids = _bos(tokenizer, first_text)
     labels = [IGNORE] * len(input_ids)
-    for (_, is_target), piece in zip(segments, pieces):
+    for (_, is_target), piece in zip(segments, pieces, strict=True):
         input_ids.extend(piece)
         labels.extend(piece if is_target else [IGNORE] * len(piece))
     return Encoded(input_ids, labels)

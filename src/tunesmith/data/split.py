@@ -41,8 +41,7 @@ def make_splits(cfg: DataConfig, seed: int) -> Splits:
     n_test, n_validation = _held_out_counts(train, cfg)
     train, split_test = _split(train, n_test, seed, stratify)
     train, split_validation = _split(train, n_validation, seed, stratify)
-    if cfg.max_examples is not None and len(train) > cfg.max_examples:
-        train, _ = _split(train, len(train) - cfg.max_examples, seed, stratify)
+    train = subsample(train, cfg.max_examples, seed, stratify)
     return Splits(
         task=task,
         train=train,
@@ -50,6 +49,16 @@ def make_splits(cfg: DataConfig, seed: int) -> Splits:
         test=test if cfg.test else split_test,
         labels=labels,
     )
+
+
+def subsample(
+    examples: list[Example], limit: int | None, seed: int, stratify: bool
+) -> list[Example]:
+    """At most ``limit`` of ``examples`` (all when ``limit`` is None), seeded and stratified."""
+    if limit is None or len(examples) <= limit:
+        return examples
+    kept, _ = _split(examples, len(examples) - limit, seed, stratify)
+    return kept
 
 
 def _check_fractions(cfg: DataConfig) -> None:

@@ -261,8 +261,23 @@ def _instruction_format(keys: list[str]) -> tuple[str, str | None, str] | None:
 # -- chat --------------------------------------------------------------------------------------
 
 
+def conversation(record: Record) -> list[Message]:
+    """The turns of a chat record (no assistant turn required), for prediction."""
+    try:
+        return _turns(record)
+    except _BadRecord as exc:
+        raise TunesmithError(f"{record.where}: {exc}; fix the record") from None
+
+
 def _chat(record: Record) -> Example:
     """A conversation from "messages" (role/content) or ShareGPT "conversations" (from/value)."""
+    messages = _turns(record)
+    if not any(m.role == "assistant" for m in messages):
+        raise _BadRecord("the conversation has no assistant turn to learn from")
+    return Example("chat", messages=tuple(messages), source=record.source)
+
+
+def _turns(record: Record) -> list[Message]:
     keys = list(record.data)
     field = _first_of(keys, CHAT_FIELDS)
     turns = record.data.get(field) if field else None
@@ -273,9 +288,7 @@ def _chat(record: Record) -> Example:
     # ShareGPT files (e.g. LLaMA-Factory's) may keep the system prompt beside the turns.
     if isinstance(system, str) and system.strip() and messages[0].role != "system":
         messages.insert(0, Message("system", system))
-    if not any(m.role == "assistant" for m in messages):
-        raise _BadRecord("the conversation has no assistant turn to learn from")
-    return Example("chat", messages=tuple(messages), source=record.source)
+    return messages
 
 
 def _message(turn: Any, index: int) -> Message:

@@ -28,7 +28,7 @@ def label_scores(
     dtype: torch.dtype,
     on_batch=None,
 ) -> torch.Tensor:
-    """Log-likelihood of each label after each prompt: a float tensor [len(prompts), len(labels)]."""
+    """Log-likelihood of each label after each prompt: float tensor [prompts, labels]."""
     was_training = model.training
     model.eval()
     label_ids = [
@@ -65,7 +65,7 @@ def _score_batch(model, prompts: list[list[int]], label_ids: list[list[int]], pa
     longest = max(len(x) for x in label_ids)
     if longest > 1:
         scores = scores + _continuation_scores(
-            model, backbone, out.past_key_values, mask, positions, label_ids, longest, pad_id
+            model, backbone, out.cache, mask, positions, label_ids, longest, pad_id
         ).view(len(prompts), n_labels)
     return scores.float().cpu()
 
@@ -91,7 +91,7 @@ def _continuation_scores(model, backbone, cache, mask, positions, label_ids, lon
         input_ids=inputs,
         attention_mask=full_mask,
         position_ids=cont_pos,
-        past_key_values=cache,
+        cache=cache,
         use_cache=True,
     )
     keep = targets >= 0

@@ -36,4 +36,3 @@ def mean_target_loss(
             on_batch(min(batch_size, len(order) - start))
     model.train(was_training)
     return (total / count if count else float("nan")), count
-

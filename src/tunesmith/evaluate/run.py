@@ -36,7 +36,9 @@ def evaluate(
             bar.update(task, advance=n)
 
         if labels is not None:
-            section = _classification(model, tokenizer, examples, labels, cfg, device, dtype, advance)
+            section = _classification(
+                model, tokenizer, examples, labels, cfg, device, dtype, advance
+            )
         else:
             section = _language_model(model, tokenizer, examples, cfg, device, dtype, advance)
     section["runtime_s"] = round(time.perf_counter() - started, 3)
@@ -48,7 +50,7 @@ def predict_labels(
     model, tokenizer, texts: list[str], labels: list[str], cfg: Config, device, dtype, on_batch=None
 ) -> tuple[list[str], torch.Tensor]:
     """The most likely label of each text, and the [texts, labels] log-likelihood matrix."""
-    prompts = [classification_prompt(text, labels) for text in texts]
+    prompts = [classification_prompt(text) for text in texts]
     scores = label_scores(
         model,
         tokenizer,

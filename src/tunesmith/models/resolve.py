@@ -53,7 +53,9 @@ def resolve_model(spec: str, console_print=print) -> Path | str:
             )
         return path
     if path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
-        raise TunesmithError(f"model: {spec} is not a model directory or .gguf file; check the path")
+        raise TunesmithError(
+            f"model: {spec} is not a model directory or .gguf file; check the path"
+        )
     return spec
 
 
@@ -95,7 +97,9 @@ def _converted_gguf(gguf: Path, name: str, console_print) -> Path:
         )
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), **kwargs)
     except (ValueError, OSError, KeyError, RuntimeError) as exc:
-        raise TunesmithError(f"model: could not read GGUF file {gguf} ({exc}); is it a causal LM?")
+        raise TunesmithError(
+            f"model: could not read GGUF file {gguf} ({exc}); is it a causal LM?"
+        ) from None
     # Write beside the target and rename, so an interrupted conversion never looks complete.
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
     try:

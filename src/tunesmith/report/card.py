@@ -43,10 +43,15 @@ def write_model_card(run_dir: Path) -> Path:
     return path
 
 
+def _base_model(metrics: dict) -> str:
+    """Where the base weights can be loaded from: the resolved location, else the spec."""
+    return str(metrics.get("model_location") or metrics.get("model", ""))
+
+
 def _front_matter(metrics: dict) -> str:
     meta = {
         "library_name": "peft" if metrics.get("method") == "lora" else "transformers",
-        "base_model": str(metrics.get("model", "")),
+        "base_model": _base_model(metrics),
         "tags": ["tunesmith", _task(metrics)],
         "pipeline_tag": "text-generation",
     }
@@ -137,7 +142,7 @@ def _evaluation_section(metrics: dict) -> str:
 
 
 def _usage_section(metrics: dict) -> str:
-    model = json.dumps(str(metrics.get("model", "")))
+    model = json.dumps(_base_model(metrics))
     if metrics.get("method") == "lora":
         code = (
             "from peft import PeftModel\n"

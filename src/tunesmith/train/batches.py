@@ -50,7 +50,11 @@ def collate(items: list[Encoded], pad_id: int, device: torch.device) -> dict[str
         ids[row, :n] = torch.tensor(item.input_ids)
         labels[row, :n] = torch.tensor(item.labels)
         mask[row, :n] = 1
-    return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
+    return {
+        "input_ids": ids.to(device),
+        "attention_mask": mask.to(device),
+        "labels": labels.to(device),
+    }
 
 
 def split_micro(batch: list[int], parts: int) -> list[list[int]]:

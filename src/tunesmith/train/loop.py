@@ -71,7 +71,7 @@ def train(
     with progress_bar() as bar:
         task = bar.add_task("train", total=total_steps, info="")
         for step in range(1, total_steps + 1):
-            epoch, batch = next(batches)
+            _, batch = next(batches)
             items = [train_set[i] for i in batch]
             loss, tokens = accumulate_gradients(model, items, cfg, pad_id, device, dtype)
             clip_gradients(params, t.max_grad_norm)
@@ -96,11 +96,18 @@ def train(
                 )
             if val_set and validation_due(step, steps_per_epoch, total_steps, t.eval_every):
                 val_loss, _ = mean_target_loss(
-                    model, val_set, pad_id=pad_id, batch_size=cfg.eval.batch_size,
-                    chunk=t.loss_chunk, device=device, dtype=dtype,
+                    model,
+                    val_set,
+                    pad_id=pad_id,
+                    batch_size=cfg.eval.batch_size,
+                    chunk=t.loss_chunk,
+                    device=device,
+                    dtype=dtype,
                 )
                 result.val_losses.append((step, val_loss))
-                log.write(step=step, epoch=epoch, val_loss=round(val_loss, 6))
+                log.write(
+                    step=step, epoch=round(step / steps_per_epoch, 4), val_loss=round(val_loss, 6)
+                )
                 started += _excluded(result, started)  # validation time is not training time
     model.eval()
     return result
@@ -120,7 +127,7 @@ def accumulate_gradients(model, items: list[Encoded], cfg: Config, pad_id, devic
         with compute_context(device, dtype):
             loss_sum, _ = target_loss_sum(model, chunk=cfg.train.loss_chunk, **batch)
         (loss_sum / max(n_targets, 1)).backward()
-        total_loss += float(loss_sum)
+        total_loss += float(loss_sum.detach())
         tokens += int(batch["attention_mask"].sum())
     return total_loss / max(n_targets, 1), tokens
 

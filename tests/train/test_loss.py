@@ -1,0 +1,112 @@
+"""target_loss_sum against cross-entropy over the model's own full logits, values and gradients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tunesmith.config import Config
+from tunesmith.data.encode import IGNORE, encode_examples
+from tunesmith.data.examples import Example, Message
+from tunesmith.methods import lora
+from tunesmith.train.batches import collate
+from tunesmith.train.loss import target_loss_sum
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def batch(tiny_tokenizer):
+    """Right-padded rows of different lengths and tasks, so padding and spans both matter."""
+    examples = [
+        Example("classification", text="the movie was good", label="positive"),
+        Example("classification", text="bad", label="negative"),
+        Example("text", text="the film was very poor and the actor was awful"),
+        Example(
+            "chat",
+            messages=(
+                Message("user", "good movie"),
+                Message("assistant", "great film"),
+                Message("user", "bad plot"),
+                Message("assistant", "awful actor"),
+            ),
+        ),
+    ]
+    encoded = encode_examples(examples, tiny_tokenizer, 64)
+    return collate(encoded, tiny_tokenizer.pad_token_id, CPU)
+
+
+def reference_loss(model, batch) -> torch.Tensor:
+    """Summed next-token cross-entropy from the full HF logits."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    return F.cross_entropy(
+        logits[:, :-1].flatten(0, 1).float(),
+        batch["labels"][:, 1:].flatten(),
+        ignore_index=IGNORE,
+        reduction="sum",
+    )
+
+
+def grads(model, loss: torch.Tensor) -> dict[str, torch.Tensor]:
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def randomise_lora_b(model) -> None:
+    """Fresh adapters add nothing (B = 0); make them count so the check means something."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.1)
+
+
+def test_padding_is_present_in_the_batch(batch):
+    mask = batch["attention_mask"]
+    assert (mask.sum(dim=1) < mask.shape[1]).any()
+    assert ((batch["labels"] != IGNORE) <= mask.bool()).all()  # no target on padding
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 512])
+def test_loss_and_gradients_match_full_logits(tiny_model, batch, chunk):
+    tiny_model.train()
+    ours, count = target_loss_sum(tiny_model, chunk=chunk, **batch)
+    assert count == int((batch["labels"][:, 1:] != IGNORE).sum())
+    assert count > 10
+    ref = reference_loss(tiny_model, batch)
+    assert ours.item() == pytest.approx(ref.item(), rel=1e-5)
+    ours_grads, ref_grads = grads(tiny_model, ours), grads(tiny_model, ref)
+    assert ours_grads.keys() == ref_grads.keys()
+    for name, g in ref_grads.items():
+        assert g.abs().sum() > 0, name
+        torch.testing.assert_close(ours_grads[name], g, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_chunking_does_not_change_the_value(tiny_model, batch):
+    with torch.no_grad():  # the path evaluation takes: no checkpointing
+        values = [float(target_loss_sum(tiny_model, chunk=c, **batch)[0]) for c in (1, 3, 512)]
+        ref = float(reference_loss(tiny_model, batch))
+    assert values == pytest.approx([ref] * 3, rel=1e-5)
+
+
+def test_matches_full_logits_on_a_lora_model(tiny_model, batch):
+    cfg = Config()
+    cfg.lora.dropout = 0.0  # dropout would make the two forward passes differ
+    model = lora.prepare(tiny_model, cfg)
+    randomise_lora_b(model)
+    model.train()
+    ours, _ = target_loss_sum(model, chunk=3, **batch)
+    ref = reference_loss(model, batch)
+    assert ours.item() == pytest.approx(ref.item(), rel=1e-5)
+    ours_grads, ref_grads = grads(model, ours), grads(model, ref)
+    assert ours_grads and all("lora_" in name for name in ours_grads)
+    for name, g in ref_grads.items():
+        torch.testing.assert_close(ours_grads[name], g, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_no_targets_gives_zero(tiny_model, batch):
+    labels = torch.full_like(batch["labels"], IGNORE)
+    total, count = target_loss_sum(tiny_model, chunk=4, **{**batch, "labels": labels})
+    assert count == 0 and float(total) == 0.0
