@@ -30,12 +30,11 @@ def check_run_dir(output: str, overwrite: bool) -> Path:
     path = Path(output)
     if path.exists() and not path.is_dir():
         raise TunesmithError(f"output: {path} exists and is not a directory; choose another path")
-    if path.is_dir() and any(path.iterdir()):
-        if not overwrite:
-            raise TunesmithError(
-                f"output: {path} already holds a run; choose another output "
-                "(--set output=runs/NAME) or pass --overwrite to replace it"
-            )
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise TunesmithError(
+            f"output: {path} already holds a run; choose another output "
+            "(--set output=runs/NAME) or pass --overwrite to replace it"
+        )
     return path
 
 
