@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import resource
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import torch
 from rich.console import Console
 
 from tunesmith.config import Config
 from tunesmith.config_io import dump_config
-from tunesmith.data.encode import encode_examples
+from tunesmith.data.encode import Encoded, encode_examples
 from tunesmith.data.split import make_splits, subsample
 from tunesmith.evaluate.run import evaluate
 from tunesmith.methods import count_parameters, get_method
@@ -20,7 +23,7 @@ from tunesmith.report.card import write_model_card
 from tunesmith.report.html import write_report
 from tunesmith.report.table import print_comparison
 from tunesmith.rundir import check_run_dir, create_run_dir, write_json
-from tunesmith.train.loop import train
+from tunesmith.train.loop import TrainResult, train
 from tunesmith.train.monitor import RunLog
 
 
@@ -33,71 +36,33 @@ def run_training(cfg: Config, *, overwrite: bool = False, console: Console | Non
         splits.test, cfg.eval.max_examples, cfg.train.seed, stratify=splits.labels is not None
     )
     check_run_dir(cfg.output, overwrite)
-    location = resolve_model(cfg.model, console.print)  # a bad model fails before any write
-    device = pick_device()
-    dtype = compute_dtype(cfg.train.precision, device)
-    tokenizer = load_tokenizer(location)
-    model = load_model(location, method.frozen_dtype(dtype), device)
+    env = load_environment(cfg, method, console)  # a bad model fails here, before any write
+    run_dir = start_run_dir(cfg, splits, env, overwrite, console)
 
-    run_dir = create_run_dir(cfg.output, overwrite)
-    dump_config(cfg, run_dir / "config.yaml")
-    write_json(run_dir / "run.json", _manifest(cfg, splits, location))
-    console.print(
-        f"[bold]{splits.task}[/]: {len(splits.train)} train / {len(splits.validation)} "
-        f"validation / {len(splits.test)} test examples -> {run_dir}\n"
-        f"model {location} on {device.type}, compute {str(dtype).split('.')[-1]}"
-    )
-
-    def evaluate_now(name: str) -> dict | None:
-        if not splits.test:
-            return None
-        return evaluate(
-            model, tokenizer, splits.test, splits.labels, cfg, device=device, dtype=dtype, name=name
-        )
-
-    base = evaluate_now("base") if cfg.eval.base else None
-    model = method.prepare(model, cfg)
-    trainable, total = count_parameters(model)
+    base = held_out_metrics(env, splits, cfg, "base") if cfg.eval.base else None
+    env.model = method.prepare(env.model, cfg)
+    trainable, total = count_parameters(env.model)
     console.print(f"method {cfg.method}: {trainable:,} trainable of {total:,} parameters")
-    length = cfg.train.max_length
-    train_set = encode_examples(splits.train, tokenizer, length)
-    val_set = encode_examples(splits.validation, tokenizer, length)
+    train_set = encode_examples(splits.train, env.tokenizer, cfg.train.max_length)
+    val_set = encode_examples(splits.validation, env.tokenizer, cfg.train.max_length)
     log = RunLog(run_dir / "train_log.jsonl")
     try:
         result = train(
-            model,
-            train_set,
-            val_set,
-            cfg,
-            pad_id=tokenizer.pad_token_id,
-            device=device,
-            dtype=dtype,
-            log=log,
-        )
+            env.model, train_set, val_set, cfg,
+            pad_id=env.tokenizer.pad_token_id, device=env.device, dtype=env.dtype, log=log,
+        )  # fmt: skip
     finally:
         log.close()
-    tuned = evaluate_now("tuned")
+    tuned = held_out_metrics(env, splits, cfg, "tuned")
 
-    method.save(model, tokenizer, run_dir / "final")
+    method.save(env.model, env.tokenizer, run_dir / "final")
     metrics = {
-        "task": splits.task,
-        "model": cfg.model,
-        "model_location": str(location),
-        "method": cfg.method,
-        "labels": splits.labels,
+        **_manifest(cfg, splits, env.location),
         "eval_split": "test",
         "eval_examples": len(splits.test),
         "base": base,
         "tuned": tuned,
-        "train_examples": len(train_set),
-        "train_truncated": sum(item.truncated for item in train_set),
-        "train_steps": result.steps,
-        "train_tokens": result.train_tokens,
-        "train_runtime_s": round(result.runtime_s, 3),
-        "train_tokens_per_s": round(result.tokens_per_s, 2),
-        "final_train_loss": result.losses[-1] if result.losses else None,
-        "final_val_loss": result.val_losses[-1][1] if result.val_losses else None,
-        "peak_rss_bytes": peak_rss_bytes(),
+        **_training_figures(result, train_set),
         "trainable_params": trainable,
         "total_params": total,
     }
@@ -108,6 +73,64 @@ def run_training(cfg: Config, *, overwrite: bool = False, console: Console | Non
         print_comparison(metrics, console)
     console.print(f"run saved to {run_dir} (report: {run_dir / 'report.html'})")
     return run_dir
+
+
+@dataclass
+class Environment:
+    """The loaded model and tokenizer, and where and how they compute."""
+
+    location: Path | str
+    device: torch.device
+    dtype: torch.dtype
+    tokenizer: Any
+    model: Any
+
+
+def load_environment(cfg: Config, method, console: Console) -> Environment:
+    """Resolve and load the base model in the precision the method wants."""
+    location = resolve_model(cfg.model, console.print)
+    device = pick_device()
+    dtype = compute_dtype(cfg.train.precision, device)
+    tokenizer = load_tokenizer(location)
+    model = load_model(location, method.frozen_dtype(dtype), device)
+    return Environment(location, device, dtype, tokenizer, model)
+
+
+def start_run_dir(cfg: Config, splits, env: Environment, overwrite: bool, console) -> Path:
+    """Create the run directory with its config and manifest; say what is about to happen."""
+    run_dir = create_run_dir(cfg.output, overwrite)
+    dump_config(cfg, run_dir / "config.yaml")
+    write_json(run_dir / "run.json", _manifest(cfg, splits, env.location))
+    console.print(
+        f"[bold]{splits.task}[/]: {len(splits.train)} train / {len(splits.validation)} "
+        f"validation / {len(splits.test)} test examples -> {run_dir}\n"
+        f"model {env.location} on {env.device.type}, compute {str(env.dtype).split('.')[-1]}"
+    )
+    return run_dir
+
+
+def held_out_metrics(env: Environment, splits, cfg: Config, name: str) -> dict | None:
+    """Metrics of the model as it is now on the test split (None without a test split)."""
+    if not splits.test:
+        return None
+    return evaluate(
+        env.model, env.tokenizer, splits.test, splits.labels, cfg,
+        device=env.device, dtype=env.dtype, name=name,
+    )  # fmt: skip
+
+
+def _training_figures(result: TrainResult, train_set: list[Encoded]) -> dict:
+    return {
+        "train_examples": len(train_set),
+        "train_truncated": sum(item.truncated for item in train_set),
+        "train_steps": result.steps,
+        "train_tokens": result.train_tokens,
+        "train_runtime_s": round(result.runtime_s, 3),
+        "train_tokens_per_s": round(result.tokens_per_s, 2),
+        "final_train_loss": result.losses[-1] if result.losses else None,
+        "final_val_loss": result.val_losses[-1][1] if result.val_losses else None,
+        "peak_rss_bytes": peak_rss_bytes(),
+    }
 
 
 def peak_rss_bytes() -> int:

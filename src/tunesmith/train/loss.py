@@ -46,6 +46,8 @@ def target_loss_sum(
     keep = targets != IGNORE
     picked = hidden[:, :-1][keep]  # [n_targets, hidden]
     wanted = targets[keep]
+    if wanted.numel() <= chunk:  # one chunk: storing its logits is fine, skip the recompute
+        return _chunk_loss(model, picked, wanted), int(wanted.numel())
     total = picked.new_zeros((), dtype=torch.float32)
     for start in range(0, wanted.numel(), chunk):
         h, y = picked[start : start + chunk], wanted[start : start + chunk]
