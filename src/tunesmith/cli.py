@@ -78,6 +78,31 @@ def train(
     run_training(cfg, overwrite=overwrite, console=console)
 
 
+@app.command()
+@friendly
+def estimate(
+    config: Annotated[Path, typer.Argument(help="YAML config file.")],
+    set_: SetOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+) -> None:
+    """Predict training tokens, time and peak memory by timing a few real steps here."""
+    from tunesmith.config_io import load_config
+
+    cfg = load_config(config, set_)
+    from tunesmith.pipeline import estimate_run
+
+    result = estimate_run(cfg, console).as_dict()
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    minutes = result["predicted_train_runtime_s"] / 60
+    console.print(
+        f"{result['train_steps']} steps over {result['train_tokens']:,} training tokens: "
+        f"about {minutes:.1f} min of training, peak memory about "
+        f"{result['predicted_peak_rss_bytes'] / 2**30:.1f} GiB"
+    )
+
+
 @app.command("eval")
 @friendly
 def eval_(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import resource
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +21,9 @@ from tunesmith.report.card import write_model_card
 from tunesmith.report.html import write_report
 from tunesmith.report.table import print_comparison
 from tunesmith.rundir import check_run_dir, create_run_dir, write_json
+from tunesmith.train.estimate import Estimate, estimate_training
 from tunesmith.train.loop import TrainResult, train
-from tunesmith.train.monitor import RunLog
+from tunesmith.train.monitor import RunLog, peak_rss_bytes
 
 
 def run_training(cfg: Config, *, overwrite: bool = False, console: Console | None = None) -> Path:
@@ -73,6 +72,19 @@ def run_training(cfg: Config, *, overwrite: bool = False, console: Console | Non
         print_comparison(metrics, console)
     console.print(f"run saved to {run_dir} (report: {run_dir / 'report.html'})")
     return run_dir
+
+
+def estimate_run(cfg: Config, console: Console | None = None) -> Estimate:
+    """Predict training time and memory by timing a few real steps; writes nothing."""
+    console = console or Console(stderr=True)
+    method = get_method(cfg.method)
+    splits = make_splits(cfg.data, cfg.train.seed)
+    env = load_environment(cfg, method, console)
+    model = method.prepare(env.model, cfg)
+    train_set = encode_examples(splits.train, env.tokenizer, cfg.train.max_length)
+    return estimate_training(
+        model, train_set, cfg, pad_id=env.tokenizer.pad_token_id, device=env.device, dtype=env.dtype
+    )
 
 
 @dataclass
@@ -131,12 +143,6 @@ def _training_figures(result: TrainResult, train_set: list[Encoded]) -> dict:
         "final_val_loss": result.val_losses[-1][1] if result.val_losses else None,
         "peak_rss_bytes": peak_rss_bytes(),
     }
-
-
-def peak_rss_bytes() -> int:
-    """Peak resident memory of this process so far."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)  # Linux reports KiB
 
 
 def _manifest(cfg: Config, splits, location) -> dict:

@@ -1,0 +1,68 @@
+"""Is `tunesmith estimate` right? Predict, then train for real, on several configs.
+
+    .venv/bin/python bench/estimate_accuracy.py
+
+Each config runs on the default model: first the estimate (a few timed steps), then the real
+training run; prints JSON with predicted vs actual training seconds and the relative error
+(target: within 15%). Run it on an otherwise idle machine: timings are the point.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from tunesmith.config_io import load_config
+from tunesmith.pipeline import estimate_run, run_training
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
+QUICKSTART = ROOT / "src" / "tunesmith" / "quickstart"
+
+CONFIGS = {
+    "lora-classification-b16": [
+        f"data.train={QUICKSTART / 'train.csv'}",
+        "train.batch_size=16",
+        "train.max_steps=12",
+    ],
+    "lora-text-b8-len128": [
+        f"data.train={SHARED / 'llamafactory_text_demo' / 'c4_demo.jsonl'}",
+        "data.task=text",
+        "train.batch_size=8",
+        "train.max_length=128",
+        "train.max_steps=8",
+    ],
+    "full-classification-b8-accum2": [
+        f"data.train={QUICKSTART / 'train.csv'}",
+        "method=full",
+        "train.batch_size=8",
+        "train.grad_accum=2",
+        "train.max_steps=8",
+    ],
+}
+
+
+def main() -> None:
+    rows = []
+    for name, overrides in CONFIGS.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            common = ["eval.base=false", "data.test_fraction=0.05", f"output={tmp}/run"]
+            cfg = load_config(None, [*overrides, *common])
+            predicted = estimate_run(cfg).predicted_train_runtime_s
+            run_dir = run_training(cfg, overwrite=True)
+            actual = json.loads((run_dir / "metrics.json").read_text())["train_runtime_s"]
+        rows.append(
+            {
+                "config": name,
+                "predicted_train_runtime_s": predicted,
+                "actual_train_runtime_s": actual,
+                "relative_error": round(abs(predicted - actual) / actual, 3),
+            }
+        )
+    worst = max(r["relative_error"] for r in rows)
+    print(json.dumps({"runs": rows, "worst_relative_error": worst, "target": 0.15}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
