@@ -38,6 +38,15 @@ def _one_torch_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def registry_home(tmp_path_factory):
+    """Runs trained by tests (module fixtures too) go to a registry of their own, not the user's."""
+    home = tmp_path_factory.mktemp("registry-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("tunesmith.registry.store.tunesmith_home", lambda: home)
+        yield home
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A freshly initialised 2-layer GPT-2 and its tokenizer (no chat template), saved to disk."""

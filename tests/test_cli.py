@@ -366,3 +366,22 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"error: {tmp_path / 'nope.yaml'}: ") and "not found" in line
     assert done.stdout == ""
+
+
+def test_every_run_lands_in_the_registry(lora_run, registry_home, tmp_path):
+    from tunesmith.registry import Registry
+
+    rows = Registry().list(limit=100)
+    done = [r for r in rows if r.status == "completed" and Path(r.run_dir) == lora_run.resolve()]
+    assert done and done[0].tuned  # its metrics were recorded
+    listing = invoke("runs", "list", "--limit", "100")
+    assert listing.exit_code == 0 and "completed" in listing.stdout
+    shown = invoke("runs", "show", str(done[0].id))
+    assert shown.exit_code == 0 and lora_run.name in shown.stdout
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"data:\n  train: {tmp_path / 'missing.csv'}\noutput: {tmp_path / 'r'}\n")
+    assert invoke("train", str(bad)).exit_code == 2
+    failed = Registry().list(limit=1)[0]
+    assert failed.status == "failed" and "missing.csv" in (failed.reason or "")
+    assert invoke("runs", "compare", str(done[0].id), str(failed.id)).exit_code == 0

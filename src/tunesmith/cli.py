@@ -20,6 +20,10 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True)
+runs_app = typer.Typer(
+    help="The run registry: every training run, failed or not.", no_args_is_help=True
+)
+app.add_typer(runs_app, name="runs")
 
 SetOption = Annotated[
     list[str] | None,
@@ -167,6 +171,43 @@ def generate(
     from tunesmith.rundir import load_run
 
     typer.echo(generate_text(load_run(run_dir), prompt, max_new_tokens))
+
+
+RunRef = Annotated[str, typer.Argument(help="Run id, run directory, or the start of its name.")]
+
+
+@runs_app.command("list")
+@friendly
+def runs_list(
+    limit: Annotated[int, typer.Option(help="Show at most this many runs.")] = 20,
+    status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
+) -> None:
+    """List recorded runs, newest first, with their headline figures."""
+    from tunesmith.registry import Registry
+    from tunesmith.registry.views import print_runs
+
+    print_runs(Registry().list(limit=limit, status=status), Console())
+
+
+@runs_app.command("show")
+@friendly
+def runs_show(run: RunRef) -> None:
+    """Everything recorded about RUN, including why it failed."""
+    from tunesmith.registry import Registry
+    from tunesmith.registry.views import print_run
+
+    print_run(Registry().get(run), Console())
+
+
+@runs_app.command("compare")
+@friendly
+def runs_compare(run_a: RunRef, run_b: RunRef) -> None:
+    """Config keys that differ between RUN_A and RUN_B, and their figures side by side."""
+    from tunesmith.registry import Registry
+    from tunesmith.registry.views import print_compare
+
+    registry = Registry()
+    print_compare(registry.get(run_a), registry.get(run_b), Console())
 
 
 def held_out_examples(run, data: str | None):

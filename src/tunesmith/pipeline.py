@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from tunesmith.evaluate.run import evaluate
 from tunesmith.methods import count_parameters, get_method
 from tunesmith.models.load import compute_dtype, load_model, load_tokenizer, pick_device
 from tunesmith.models.resolve import resolve_model
+from tunesmith.registry.record import recorded_run
 from tunesmith.report.card import write_model_card
 from tunesmith.report.html import write_report
 from tunesmith.report.table import print_comparison
@@ -27,8 +29,20 @@ from tunesmith.train.monitor import RunLog, peak_rss_bytes
 
 
 def run_training(cfg: Config, *, overwrite: bool = False, console: Console | None = None) -> Path:
-    """Fine-tune ``cfg.model`` on ``cfg.data`` and write a complete run directory; returns it."""
+    """Fine-tune ``cfg.model`` on ``cfg.data``, write the run directory, record it in the registry.
+
+    Every ending is recorded: completed with its metrics, or failed/interrupted with the
+    one-line reason (the exception is re-raised unchanged).
+    """
     console = console or Console(stderr=True)
+    with recorded_run(cfg, console) as record:
+        run_dir = _train_run(cfg, overwrite, console)
+        record.finish(json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")))
+    return run_dir
+
+
+def _train_run(cfg: Config, overwrite: bool, console: Console) -> Path:
+    """The job, top to bottom: data, model, base eval, train, tuned eval, save, report."""
     method = get_method(cfg.method)
     splits = make_splits(cfg.data, cfg.train.seed)  # bad data fails here, before any model loads
     splits.test = subsample(
