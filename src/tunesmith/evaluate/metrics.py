@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
 #: Headline numbers compared between base and tuned, per kind of task.
 CLASSIFICATION_HEADLINE = ("accuracy", "precision_macro", "recall_macro", "f1_macro")
 LM_HEADLINE = ("loss", "perplexity")
@@ -33,6 +31,9 @@ def classification_metrics(y_true: list[str], y_pred: list[str], labels: list[st
         raise ValueError(f"{len(y_true)} true labels but {len(y_pred)} predictions")
     if not y_true:
         raise ValueError("no examples to score")
+    # Imported here: scikit-learn takes a second to import, and `runs list` never needs it.
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=labels, average=None, zero_division=0
     )
