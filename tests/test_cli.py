@@ -385,3 +385,27 @@ def test_every_run_lands_in_the_registry(lora_run, registry_home, tmp_path):
     failed = Registry().list(limit=1)[0]
     assert failed.status == "failed" and "missing.csv" in (failed.reason or "")
     assert invoke("runs", "compare", str(done[0].id), str(failed.id)).exit_code == 0
+
+
+def test_resume_continues_a_run_in_place(workdir, tiny_model_dir, train_csv):
+    run_dir = train_run(
+        workdir, tiny_model_dir, "resumed", data={"train": str(train_csv)},
+        train={"checkpoint_every": 2, "max_steps": 6},
+    )  # fmt: skip
+    first = (run_dir / "final" / "adapter_model.safetensors").read_bytes()
+    base = json.loads((run_dir / "base_metrics.json").read_text())
+    assert (run_dir / "checkpoints").is_dir()
+
+    again = invoke("train", run_dir / "config.yaml", "--resume")
+    assert again.exit_code == 0, again.output
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["resumed_from"] == 6 and metrics["base"] == base  # base measured once
+    assert (run_dir / "final" / "adapter_model.safetensors").read_bytes() == first
+
+
+def test_resume_without_checkpoints_is_one_line_error(tmp_path, tiny_model_dir, train_csv):
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"model: {tiny_model_dir}\ndata:\n  train: {train_csv}\noutput: {tmp_path / 'nothing'}\n"
+    )
+    assert_one_line_error(invoke("train", config, "--resume"), "no checkpoints", "--resume")

@@ -72,6 +72,9 @@ def train(
     config: Annotated[Path, typer.Argument(help="YAML config file.")],
     set_: SetOption = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run in `output` from its newest checkpoint.")
+    ] = False,
 ) -> None:
     """Fine-tune as CONFIG says, evaluate base vs tuned, and write the run directory."""
     from tunesmith.config_io import load_config
@@ -79,7 +82,7 @@ def train(
     cfg = load_config(config, set_)  # before the heavy imports: a bad config fails in a blink
     from tunesmith.pipeline import run_training
 
-    run_training(cfg, overwrite=overwrite, console=console)
+    run_training(cfg, overwrite=overwrite, resume=resume, console=console)
 
 
 @app.command()

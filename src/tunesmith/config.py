@@ -79,6 +79,25 @@ class TrainConfig:
         None, "Validate every N optimizer steps; empty = at the end of each epoch."
     )
     loss_chunk: int = _f(512, "Label positions per chunk of the output-layer loss (memory bound).")
+    checkpoint_every: int = _f(
+        50, "Write a resumable checkpoint every N optimizer steps into RUN/checkpoints; 0 = never."
+    )
+    keep_checkpoints: int = _f(2, "Complete step checkpoints kept on disk; older ones are deleted.")
+    max_nan_steps: int = _f(
+        5, "Stop (diverged) after this many consecutive non-finite losses; each one is skipped."
+    )
+    spike_factor: float | None = _f(
+        10.0, "Stop (diverged) when a loss exceeds this x the median of the last 20; empty = off."
+    )
+    early_stopping_patience: int | None = _f(
+        None, "Stop after this many validations without improvement; empty = never stop early."
+    )
+    early_stopping_min_delta: float = _f(
+        0.0, "How much the validation loss must fall to count as an improvement (nats / token)."
+    )
+    restore_best: bool = _f(
+        True, "At the end, load the weights of the best validation step (when validation ran)."
+    )
 
 
 @dataclass

@@ -184,6 +184,16 @@ def _check_relations(cfg: Config, source: str) -> None:
     for key, value in positive.items():
         if value < 1:
             raise TunesmithError(f"{source}: {key} must be at least 1, got {value}")
+    at_least: dict[str, tuple[int | None, int]] = {
+        "train.checkpoint_every": (t.checkpoint_every, 0),
+        "train.keep_checkpoints": (t.keep_checkpoints, 1),
+        "train.max_nan_steps": (t.max_nan_steps, 1),
+        "train.early_stopping_patience": (t.early_stopping_patience, 1),
+        "train.eval_every": (t.eval_every, 1),
+    }
+    for name, (setting, low) in at_least.items():
+        if setting is not None and setting < low:
+            raise TunesmithError(f"{source}: {name} must be at least {low}, got {setting}")
     if t.batch_size % t.grad_accum:
         raise TunesmithError(
             f"{source}: train.batch_size ({t.batch_size}) must be a multiple of "

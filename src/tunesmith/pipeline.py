@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from tunesmith.config import Config
 from tunesmith.config_io import dump_config
 from tunesmith.data.encode import Encoded, encode_examples
 from tunesmith.data.split import make_splits, subsample
+from tunesmith.errors import TunesmithError
 from tunesmith.evaluate.run import evaluate
 from tunesmith.methods import count_parameters, get_method
 from tunesmith.models.load import compute_dtype, load_model, load_tokenizer, pick_device
@@ -24,11 +26,17 @@ from tunesmith.report.html import write_report
 from tunesmith.report.table import print_comparison
 from tunesmith.rundir import check_run_dir, create_run_dir, write_json
 from tunesmith.train.estimate import Estimate, estimate_training
-from tunesmith.train.loop import TrainResult, train
+from tunesmith.train.loop import TrainResult, seed_everything, train
 from tunesmith.train.monitor import RunLog, peak_rss_bytes
 
 
-def run_training(cfg: Config, *, overwrite: bool = False, console: Console | None = None) -> Path:
+def run_training(
+    cfg: Config,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    console: Console | None = None,
+) -> Path:
     """Fine-tune ``cfg.model`` on ``cfg.data``, write the run directory, record it in the registry.
 
     Every ending is recorded: completed with its metrics, or failed/interrupted with the
@@ -36,23 +44,27 @@ def run_training(cfg: Config, *, overwrite: bool = False, console: Console | Non
     """
     console = console or Console(stderr=True)
     with recorded_run(cfg, console) as record:
-        run_dir = _train_run(cfg, overwrite, console)
+        run_dir = _train_run(cfg, overwrite, resume, console)
         record.finish(json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")))
     return run_dir
 
 
-def _train_run(cfg: Config, overwrite: bool, console: Console) -> Path:
+def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> Path:
     """The job, top to bottom: data, model, base eval, train, tuned eval, save, report."""
     method = get_method(cfg.method)
     splits = make_splits(cfg.data, cfg.train.seed)  # bad data fails here, before any model loads
     splits.test = subsample(
         splits.test, cfg.eval.max_examples, cfg.train.seed, stratify=splits.labels is not None
     )
-    check_run_dir(cfg.output, overwrite)
+    if resume:
+        resumable_run_dir(cfg.output)
+    else:
+        check_run_dir(cfg.output, overwrite)
     env = load_environment(cfg, method, console)  # a bad model fails here, before any write
-    run_dir = start_run_dir(cfg, splits, env, overwrite, console)
+    run_dir = Path(cfg.output) if resume else start_run_dir(cfg, splits, env, overwrite, console)
 
-    base = held_out_metrics(env, splits, cfg, "base") if cfg.eval.base else None
+    base = base_metrics(env, splits, cfg, run_dir)
+    seed_everything(cfg.train.seed)  # adapters draw their initial weights from torch's RNG
     env.model = method.prepare(env.model, cfg)
     trainable, total = count_parameters(env.model)
     console.print(f"method {cfg.method}: {trainable:,} trainable of {total:,} parameters")
@@ -63,6 +75,7 @@ def _train_run(cfg: Config, overwrite: bool, console: Console) -> Path:
         result = train(
             env.model, train_set, val_set, cfg,
             pad_id=env.tokenizer.pad_token_id, device=env.device, dtype=env.dtype, log=log,
+            checkpoint_dir=run_dir / "checkpoints", resume=resume,
         )  # fmt: skip
     finally:
         log.close()
@@ -84,6 +97,8 @@ def _train_run(cfg: Config, overwrite: bool, console: Console) -> Path:
     write_report(run_dir)
     if tuned is not None:
         print_comparison(metrics, console)
+    if result.diagnosis.get("message"):
+        console.print(result.diagnosis["message"])
     console.print(f"run saved to {run_dir} (report: {run_dir / 'report.html'})")
     return run_dir
 
@@ -135,6 +150,29 @@ def start_run_dir(cfg: Config, splits, env: Environment, overwrite: bool, consol
     return run_dir
 
 
+def resumable_run_dir(output: str) -> Path:
+    """The run directory to continue; it must hold checkpoints from an earlier start."""
+    path = Path(output)
+    if not (path / "checkpoints").is_dir():
+        raise TunesmithError(
+            f"output: {path} has no checkpoints to resume from; run without --resume"
+        )
+    return path
+
+
+def base_metrics(env: Environment, splits, cfg: Config, run_dir: Path) -> dict | None:
+    """The base model's figures, measured once: a resumed run reads them back."""
+    if not cfg.eval.base:
+        return None
+    saved = run_dir / "base_metrics.json"
+    if saved.is_file():
+        return json.loads(saved.read_text(encoding="utf-8"))
+    base = held_out_metrics(env, splits, cfg, "base")
+    if base is not None:
+        write_json(saved, base)
+    return base
+
+
 def held_out_metrics(env: Environment, splits, cfg: Config, name: str) -> dict | None:
     """Metrics of the model as it is now on the test split (None without a test split)."""
     if not splits.test:
@@ -153,9 +191,15 @@ def _training_figures(result: TrainResult, train_set: list[Encoded]) -> dict:
         "train_tokens": result.train_tokens,
         "train_runtime_s": round(result.runtime_s, 3),
         "train_tokens_per_s": round(result.tokens_per_s, 2),
-        "final_train_loss": result.losses[-1] if result.losses else None,
+        "final_train_loss": next((x for x in reversed(result.losses) if math.isfinite(x)), None),
         "final_val_loss": result.val_losses[-1][1] if result.val_losses else None,
         "peak_rss_bytes": peak_rss_bytes(),
+        "skipped_steps": result.skipped_steps,
+        "best_step": result.best_step,
+        "best_val_loss": result.best_val_loss,
+        "stopped_early": result.stopped_early,
+        "resumed_from": result.resumed_from,
+        "diagnosis": result.diagnosis,
     }
 
 

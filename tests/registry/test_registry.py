@@ -31,6 +31,10 @@ def registry(tmp_path) -> Registry:
 
 
 def test_default_path_is_under_tunesmith_home(tmp_path, monkeypatch):
+    from tunesmith.models import resolve
+
+    # conftest points the registry at a private home for the whole session: undo that here.
+    monkeypatch.setattr("tunesmith.registry.store.tunesmith_home", resolve.tunesmith_home)
     monkeypatch.setenv("TUNESMITH_HOME", str(tmp_path))
     assert Registry().path == tmp_path / "runs.sqlite"
 

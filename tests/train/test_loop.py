@@ -38,7 +38,7 @@ def train_set(tiny_tokenizer, sentiment_examples):
     return encoded
 
 
-def run(model_dir, train_set, tmp_path, *overrides: str, val_set=()):
+def run(model_dir, train_set, tmp_path, *overrides: str, val_set=(), checkpoint_dir=None):
     """Train a fresh copy of the tiny model; returns (TrainResult, rows of the JSONL log)."""
     cfg = load_config(
         None,
@@ -57,8 +57,9 @@ def run(model_dir, train_set, tmp_path, *overrides: str, val_set=()):
     log = RunLog(path)
     try:
         result = train(
-            model, train_set, list(val_set), cfg, pad_id=0, device=CPU, dtype=torch.float32, log=log
-        )
+            model, train_set, list(val_set), cfg, pad_id=0, device=CPU, dtype=torch.float32,
+            log=log, checkpoint_dir=checkpoint_dir,
+        )  # fmt: skip
     finally:
         log.close()
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
@@ -69,6 +70,16 @@ def test_seeded_run_reproduces_pinned_losses(tiny_model_dir, train_set, tmp_path
     result, _ = run(tiny_model_dir, train_set, tmp_path, "train.max_steps=6")
     assert result.steps == 6
     assert result.losses == pytest.approx(PINNED, rel=1e-4)
+
+
+def test_checkpointing_every_step_leaves_the_pinned_losses_alone(
+    tiny_model_dir, train_set, tmp_path
+):
+    ckpt = tmp_path / "checkpoints"
+    result, _ = run(tiny_model_dir, train_set, tmp_path, "train.max_steps=6",
+                    "train.checkpoint_every=1", checkpoint_dir=ckpt)  # fmt: skip
+    assert result.losses == pytest.approx(PINNED, rel=1e-4)
+    assert sorted(p.name for p in ckpt.iterdir()) == ["step-000005", "step-000006"]
 
 
 def test_same_seed_same_losses_other_seed_other_losses(tiny_model_dir, train_set, tmp_path):
@@ -158,8 +169,8 @@ def test_epoch_batches_group_similar_lengths():
 def test_endless_batches_number_the_epochs():
     stream = endless_batches([1] * 10, 4, seed=0)
     pairs = [next(stream) for _ in range(6)]
-    assert [epoch for epoch, _ in pairs] == [0, 0, 0, 1, 1, 1]
-    assert sorted(i for _, b in pairs[3:] for i in b) == list(range(10))
+    assert [epoch for epoch, _, _ in pairs] == [0, 0, 0, 1, 1, 1]
+    assert sorted(i for _, _, b in pairs[3:] for i in b) == list(range(10))
 
 
 @pytest.mark.parametrize(("size", "parts"), [(16, 4), (16, 1), (5, 2), (3, 4)])

@@ -29,14 +29,19 @@ def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int) ->
 
 
 def endless_batches(
-    lengths: list[int], batch_size: int, seed: int
-) -> Iterator[tuple[int, list[int]]]:
-    """(epoch, batch) pairs, epoch after epoch."""
-    epoch = 0
+    lengths: list[int], batch_size: int, seed: int, start: tuple[int, int] = (0, 0)
+) -> Iterator[tuple[int, int, list[int]]]:
+    """(epoch, index within the epoch, batch) triples, epoch after epoch, from ``start``.
+
+    The order is a pure function of (seed, epoch), so ``start`` = (epoch, index) is all a
+    resumed run needs to see exactly the batches the interrupted run would have seen next.
+    """
+    epoch, index = start
     while True:
-        for batch in epoch_batches(lengths, batch_size, seed, epoch):
-            yield epoch, batch
-        epoch += 1
+        batches = epoch_batches(lengths, batch_size, seed, epoch)
+        for i in range(index, len(batches)):
+            yield epoch, i, batches[i]
+        epoch, index = epoch + 1, 0
 
 
 def collate(items: list[Encoded], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:

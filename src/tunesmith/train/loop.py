@@ -1,6 +1,9 @@
-"""The training loop: AdamW, warmup then decay, gradient accumulation, validation, seeded.
+"""The training loop: AdamW, warmup then decay, gradient accumulation, validation, seeded,
+checkpointed and resumable bit for bit.
 
-Read ``train`` top to bottom; every helper below it is a few lines.
+Read ``train`` top to bottom; every helper below it is a few lines. Checkpoint files are in
+``checkpoint.py``, stop signals in ``signals.py``, loss guards in ``guard.py`` and the verdict on
+the loss curves in ``diagnose.py``.
 """
 
 from __future__ import annotations
@@ -8,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,28 +19,21 @@ from transformers import get_scheduler
 
 from tunesmith.config import Config
 from tunesmith.data.encode import Encoded
-from tunesmith.evaluate.lm import mean_target_loss
+from tunesmith.errors import TunesmithError
 from tunesmith.models.load import compute_context
 from tunesmith.train.batches import collate, endless_batches, split_micro
+from tunesmith.train.checkpoint import Checkpointer, cpu_copy, load_weights
+from tunesmith.train.diagnose import diagnose
+from tunesmith.train.guard import TrainingDiverged, update_allowed
 from tunesmith.train.loss import target_loss_sum
 from tunesmith.train.monitor import RunLog, progress_bar
+from tunesmith.train.result import TrainResult
+from tunesmith.train.signals import TrainingInterrupted, stop_requests
+from tunesmith.train.validation import out_of_patience, record_validation, validate, validation_due
+
+__all__ = ["TrainResult", "TrainingDiverged", "TrainingInterrupted", "train"]
 
 _SCHEDULES = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}
-
-
-@dataclass
-class TrainResult:
-    """What a finished training run reports."""
-
-    steps: int
-    train_tokens: int  # real (non-padding) tokens seen
-    runtime_s: float
-    losses: list[float] = field(default_factory=list)  # one per optimizer step
-    val_losses: list[tuple[int, float]] = field(default_factory=list)  # (step, loss)
-
-    @property
-    def tokens_per_s(self) -> float:
-        return self.train_tokens / self.runtime_s if self.runtime_s else 0.0
 
 
 def train(
@@ -50,12 +46,21 @@ def train(
     device: torch.device,
     dtype: torch.dtype,
     log: RunLog,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
 ) -> TrainResult:
-    """Fine-tune the trainable parameters of ``model`` on ``train_set``; returns the figures."""
+    """Fine-tune the trainable parameters of ``model`` on ``train_set``; returns the figures.
+
+    With ``checkpoint_dir`` a checkpoint is written every ``train.checkpoint_every`` steps and on
+    SIGINT/SIGTERM (then TrainingInterrupted is raised); ``resume`` continues from the newest
+    complete one, ending with the same weights as an uninterrupted run. A diverging loss raises
+    TrainingDiverged.
+    """
     t = cfg.train
     seed_everything(t.seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate(), weight_decay=t.weight_decay)
+    params = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    lr = cfg.learning_rate()
+    optimizer = torch.optim.AdamW(params.values(), lr=lr, weight_decay=t.weight_decay)
     steps_per_epoch = math.ceil(len(train_set) / t.batch_size)
     total_steps = t.max_steps or max(1, math.ceil(t.epochs * steps_per_epoch))
     scheduler = get_scheduler(
@@ -64,19 +69,29 @@ def train(
         num_warmup_steps=int(t.warmup_ratio * total_steps),
         num_training_steps=total_steps,
     )
-    batches = endless_batches([len(e.input_ids) for e in train_set], t.batch_size, t.seed)
-    result = TrainResult(steps=0, train_tokens=0, runtime_s=0.0)
+    fingerprint = {"seed": t.seed, "batch_size": t.batch_size, "train_examples": len(train_set)}
+    ckpt = Checkpointer(
+        checkpoint_dir, params, optimizer, scheduler, t.keep_checkpoints, fingerprint
+    )
+    result, position, best = start_or_resume(ckpt, resume, log)  # restores weights, RNG, ...
+    lengths = [len(e.input_ids) for e in train_set]
+    batches = endless_batches(lengths, t.batch_size, t.seed, start=position)
     model.train()
-    started = time.perf_counter()
-    with progress_bar() as bar:
-        task = bar.add_task("train", total=total_steps, info="")
-        for step in range(1, total_steps + 1):
-            _, batch = next(batches)
+    started = time.perf_counter() - result.runtime_s
+    with progress_bar() as bar, stop_requests() as stop:
+        task = bar.add_task("train", total=total_steps, completed=result.steps, info="")
+        while result.steps < total_steps and not result.stopped_early:
+            epoch, index, batch = next(batches)
+            step = result.steps + 1
             items = [train_set[i] for i in batch]
             loss, tokens = accumulate_gradients(model, items, cfg, pad_id, device, dtype)
-            clip_gradients(params, t.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
+            if update_allowed(result.losses, loss, step, t, lr):
+                clip_gradients(params.values(), t.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+            else:  # non-finite gradients: no update, the scheduler waits too
+                result.skipped_steps += 1
+                log.write(step=step, skipped="non-finite loss")
             optimizer.zero_grad(set_to_none=True)
 
             result.steps, result.train_tokens = step, result.train_tokens + tokens
@@ -88,29 +103,64 @@ def train(
                 log.write(
                     step=step,
                     epoch=round(step / steps_per_epoch, 4),
-                    loss=round(loss, 6),
+                    loss=round(loss, 6) if math.isfinite(loss) else None,
                     lr=scheduler.get_last_lr()[0],
                     tokens=result.train_tokens,
                     tokens_per_s=round(speed, 1),
                     elapsed_s=round(result.runtime_s, 2),
                 )
             if val_set and validation_due(step, steps_per_epoch, total_steps, t.eval_every):
-                val_loss, _ = mean_target_loss(
-                    model,
-                    val_set,
-                    pad_id=pad_id,
-                    batch_size=cfg.eval.batch_size,
-                    chunk=t.loss_chunk,
-                    device=device,
-                    dtype=dtype,
-                )
-                result.val_losses.append((step, val_loss))
+                val_loss = validate(model, val_set, cfg, pad_id, device, dtype)
                 log.write(
                     step=step, epoch=round(step / steps_per_epoch, 4), val_loss=round(val_loss, 6)
                 )
-                started += _excluded(result, started)  # validation time is not training time
+                if record_validation(result, step, val_loss, t.early_stopping_min_delta):
+                    best = cpu_copy(params)  # saved before the step's checkpoint: see load_best
+                    ckpt.save_best(best, step, val_loss)
+                result.stopped_early = out_of_patience(result, t.early_stopping_patience)
+            stopping = stop.signum is not None
+            if stopping or checkpoint_due(result, total_steps, t.checkpoint_every):
+                saved = ckpt.save(result, position=(epoch, index + 1))
+                if saved:
+                    log.write(step=step, checkpoint=str(saved))
+                if stopping:
+                    raise TrainingInterrupted(step, saved)
+            started += _excluded(result, started)  # validation, checkpoints: not training time
+    if t.restore_best and best is not None:
+        load_weights(params, best)
     model.eval()
+    result.diagnosis = diagnose(
+        result.losses, result.val_losses, result.best_step, result.stopped_early,
+        result.skipped_steps, restored=t.restore_best and best is not None,
+    )  # fmt: skip
+    log.write(step=result.steps, diagnosis=result.diagnosis["status"],
+              message=result.diagnosis["message"])  # fmt: skip
     return result
+
+
+def start_or_resume(ckpt: Checkpointer, resume: bool, log: RunLog):
+    """(result so far, data position, best weights or None): fresh, or from the newest checkpoint.
+
+    Resuming restores the trainable weights, optimizer, scheduler and every RNG in place.
+    """
+    if resume and ckpt.directory is None:
+        raise TunesmithError("resume: no checkpoint directory was given to resume from")
+    restored = ckpt.restore() if resume else None
+    if restored is None:
+        if resume:
+            log.write(step=0, resumed_from=None)  # nothing complete to resume: start afresh
+        return TrainResult(steps=0, train_tokens=0, runtime_s=0.0), (0, 0), None
+    result, position = restored
+    result.resumed_from = result.steps
+    log.write(step=result.steps, resumed_from=result.steps)
+    return result, position, ckpt.load_best(result.best_step)
+
+
+def checkpoint_due(result: TrainResult, total: int, every: int) -> bool:
+    """Every ``every`` steps (0 = never), and at the end so a finished run resumes as finished."""
+    if every <= 0:
+        return False
+    return result.steps % every == 0 or result.steps == total or result.stopped_early
 
 
 def accumulate_gradients(model, items: list[Encoded], cfg: Config, pad_id, device, dtype):
@@ -136,13 +186,6 @@ def clip_gradients(params, max_norm: float) -> None:
     """Clip the global gradient norm (0 disables)."""
     if max_norm > 0:
         torch.nn.utils.clip_grad_norm_(params, max_norm)
-
-
-def validation_due(step: int, steps_per_epoch: int, total: int, every: int | None) -> bool:
-    """Validate every ``every`` steps, or at each epoch's end; always at the last step."""
-    if step == total:
-        return True
-    return step % every == 0 if every else step % steps_per_epoch == 0
 
 
 def seed_everything(seed: int) -> None:
