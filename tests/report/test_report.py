@@ -249,3 +249,15 @@ def test_model_card_without_config_or_base(tmp_path):
     text = write_model_card(run).read_text()
     assert front_matter(text)["tags"] == ["tunesmith", "text"]
     assert "| perplexity | - | 0.9120 | - |" in text
+
+
+def test_report_shows_the_training_diagnosis(tmp_path):
+    metrics = make_metrics()
+    metrics["diagnosis"] = {
+        "status": "overfitting",
+        "message": "validation loss rose after step 120 while training loss kept falling",
+    }
+    html = write_report(make_run(tmp_path, metrics)).read_text(encoding="utf-8")
+    assert "Diagnosis: overfitting" in html and "rose after step 120" in html
+    (tmp_path / "b").mkdir()
+    assert "Diagnosis" not in write_report(make_run(tmp_path / "b", make_metrics())).read_text()

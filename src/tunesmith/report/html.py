@@ -44,6 +44,7 @@ def write_report(run_dir: Path) -> Path:
         f'<p class="verdict">{escape(verdict(metrics))}</p>',
         _comparison_section(metrics),
         _loss_section(read_train_log(run_dir)),
+        _diagnosis_section(metrics),
         _classification_sections(metrics),
         _training_section(metrics),
         _config_section(read_config_text(run_dir)),
@@ -95,6 +96,15 @@ def _loss_section(log_rows: list[dict]) -> str:
     png = loss_curve_png(log_rows)
     body = _img(png, "training loss curve") if png else "<p>No training log was recorded.</p>"
     return "<h2>Training loss</h2>\n" + body
+
+
+def _diagnosis_section(metrics: dict) -> str:
+    """The plain-language verdict on the training curves (overfitting, instability, ...)."""
+    diagnosis = metrics.get("diagnosis") or {}
+    if not diagnosis.get("message"):
+        return ""
+    status = escape(str(diagnosis.get("status", "")))
+    return f"<h2>Diagnosis: {status}</h2>\n<p>{escape(diagnosis['message'])}</p>"
 
 
 def _classification_sections(metrics: dict) -> str:
