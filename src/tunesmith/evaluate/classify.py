@@ -70,6 +70,20 @@ def _score_batch(model, prompts: list[list[int]], label_ids: list[list[int]], pa
     return scores.float().cpu()
 
 
+#: Rows of full-vocabulary logits alive at once while scoring (64 x 262k fp32 = 64 MiB).
+SCORE_CHUNK = 64
+
+
+def token_log_probs(model, hidden: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """log p(token) for each row of ``hidden`` [n, hidden], chunked so logits stay small."""
+    out = []
+    for start in range(0, hidden.shape[0], SCORE_CHUNK):
+        logits = output_logits(model, hidden[start : start + SCORE_CHUNK])
+        wanted = logits.gather(1, tokens[start : start + SCORE_CHUNK].unsqueeze(1)).squeeze(1)
+        out.append(wanted - torch.logsumexp(logits, dim=-1))
+    return torch.cat(out) if out else hidden.new_zeros(0, dtype=torch.float32)
+
+
 def _continuation_scores(model, backbone, cache, mask, positions, label_ids, longest, pad_id):
     """Log-likelihood of label tokens 2..n for every (prompt, label) pair, as a flat vector."""
     device = mask.device
@@ -95,8 +109,7 @@ def _continuation_scores(model, backbone, cache, mask, positions, label_ids, lon
         use_cache=True,
     )
     keep = targets >= 0
-    logp = torch.log_softmax(output_logits(model, out.last_hidden_state[keep]), dim=-1)
-    picked = logp.gather(1, targets[keep].unsqueeze(1)).squeeze(1)
+    picked = token_log_probs(model, out.last_hidden_state[keep], targets[keep])
     per_pair = torch.zeros(keep.shape, dtype=picked.dtype, device=device)
     per_pair[keep] = picked
     return per_pair.sum(dim=1)
