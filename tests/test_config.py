@@ -7,12 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from tunesmith.config import Config, DataConfig, EvalConfig, LoraConfig, TrainConfig
+from tunesmith.config import (
+    Config,
+    DataConfig,
+    EvalConfig,
+    LoraConfig,
+    MonitorConfig,
+    TrainConfig,
+)
 from tunesmith.config_io import dump_config, load_config, reference_markdown
 from tunesmith.errors import TunesmithError
 
 QUICKSTART_YAML = Path(__file__).parents[1] / "src" / "tunesmith" / "quickstart" / "quickstart.yaml"
-SECTIONS = {"data": DataConfig, "lora": LoraConfig, "train": TrainConfig, "eval": EvalConfig}
+SECTIONS = {
+    "data": DataConfig,
+    "lora": LoraConfig,
+    "train": TrainConfig,
+    "eval": EvalConfig,
+    "monitor": MonitorConfig,
+}
 
 
 def all_keys() -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
@@ -232,6 +233,7 @@ def main() -> None:
     # deprecation chatter would bury them (and break the one-line error contract).
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning)  # libraries' deprecation notes
     app()
 
 

@@ -111,8 +111,18 @@ class EvalConfig:
 
 
 @dataclass
+class MonitorConfig:
+    """Where training curves go besides ``train_log.jsonl`` (needs ``tunesmith[tracking]``)."""
+
+    tensorboard: bool = _f(False, "Write TensorBoard event files to RUN/tensorboard.")
+    mlflow: bool = _f(False, "Log params and metrics to an MLflow store.")
+    mlflow_uri: str | None = _f(None, "MLflow tracking URI; empty = a local store in RUN/mlruns.")
+    experiment: str = _f("tunesmith", "MLflow experiment the run is logged under.")
+
+
+@dataclass
 class Config:
-    """A whole run: model, data, method, training and evaluation."""
+    """A whole run: model, data, method, training, evaluation and monitoring."""
 
     model: str = _f(
         "default", "'default' (Gemma 3 270M), a local HF model dir, a hub id or a .gguf file."
@@ -123,6 +133,7 @@ class Config:
     lora: LoraConfig = field(default_factory=LoraConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
     def learning_rate(self) -> float:
         """The peak learning rate in force: the configured one or the method's default."""

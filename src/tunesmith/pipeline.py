@@ -28,6 +28,7 @@ from tunesmith.rundir import check_run_dir, create_run_dir, write_json
 from tunesmith.train.estimate import Estimate, estimate_training
 from tunesmith.train.loop import TrainResult, seed_everything, train
 from tunesmith.train.monitor import RunLog, peak_rss_bytes
+from tunesmith.train.trackers import check_installed, config_params, ending_status, open_trackers
 
 
 def run_training(
@@ -53,6 +54,7 @@ def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> 
     """The job, top to bottom: data, model, base eval, train, tuned eval, save, report."""
     method = get_method(cfg.method)
     splits = make_splits(cfg.data, cfg.train.seed)  # bad data fails here, before any model loads
+    check_installed(cfg.monitor)  # as does a tracker switched on without its package
     splits.test = subsample(
         splits.test, cfg.eval.max_examples, cfg.train.seed, stratify=splits.labels is not None
     )
@@ -70,15 +72,22 @@ def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> 
     console.print(f"method {cfg.method}: {trainable:,} trainable of {total:,} parameters")
     train_set = encode_examples(splits.train, env.tokenizer, cfg.train.max_length)
     val_set = encode_examples(splits.validation, env.tokenizer, cfg.train.max_length)
-    log = RunLog(run_dir / "train_log.jsonl")
+    trackers = open_trackers(cfg, run_dir)
+    trackers.log_params(config_params(cfg))
+    log = RunLog(run_dir / "train_log.jsonl", trackers)
+    status = "FINISHED"
     try:
         result = train(
             env.model, train_set, val_set, cfg,
             pad_id=env.tokenizer.pad_token_id, device=env.device, dtype=env.dtype, log=log,
             checkpoint_dir=run_dir / "checkpoints", resume=resume,
         )  # fmt: skip
+    except BaseException as exc:
+        status = ending_status(exc)
+        raise
     finally:
         log.close()
+        trackers.close(status)
     tuned = held_out_metrics(env, splits, cfg, "tuned")
 
     method.save(env.model, env.tokenizer, run_dir / "final")

@@ -1,4 +1,4 @@
-"""What a user sees and keeps while training: the JSONL log and a live progress bar."""
+"""What a user sees and keeps while training: the JSONL log (fed to trackers), a progress bar."""
 
 from __future__ import annotations
 
@@ -18,12 +18,18 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from tunesmith.train.trackers import Tracker, tracked_metrics
+
 
 class RunLog:
-    """Append-only JSONL log: one object per line, flushed so a crash keeps what was written."""
+    """Append-only JSONL log: one object per line, flushed so a crash keeps what was written.
 
-    def __init__(self, path: Path):
+    With ``trackers``, each row's plotted fields (loss, lr, ...) go to them too, at its step.
+    """
+
+    def __init__(self, path: Path, trackers: Tracker | None = None):
         self.path = path
+        self.trackers = trackers
         self._file = path.open("a", encoding="utf-8")
 
     def write(self, **row) -> None:
@@ -31,6 +37,9 @@ class RunLog:
         row.setdefault("time", round(time.time(), 3))
         self._file.write(json.dumps(row) + "\n")
         self._file.flush()
+        metrics = tracked_metrics(row)
+        if self.trackers is not None and metrics and "step" in row:
+            self.trackers.log_metrics(row["step"], metrics)
 
     def close(self) -> None:
         self._file.close()
