@@ -25,7 +25,7 @@ from tunesmith.report.card import write_model_card
 from tunesmith.report.html import write_report
 from tunesmith.report.table import print_comparison
 from tunesmith.rundir import check_run_dir, create_run_dir, write_json
-from tunesmith.train.estimate import Estimate, estimate_training
+from tunesmith.train.estimate import Estimate, estimate_training, step_plan
 from tunesmith.train.loop import TrainResult, seed_everything, train
 from tunesmith.train.monitor import RunLog, peak_rss_bytes
 from tunesmith.train.trackers import check_installed, config_params, ending_status, open_trackers
@@ -72,6 +72,11 @@ def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> 
     console.print(f"method {cfg.method}: {trainable:,} trainable of {total:,} parameters")
     train_set = encode_examples(splits.train, env.tokenizer, cfg.train.max_length)
     val_set = encode_examples(splits.validation, env.tokenizer, cfg.train.max_length)
+    plan = step_plan(train_set, cfg)
+    console.print(
+        f"training: {len(plan)} steps over {sum(s.tokens for s in plan):,} tokens "
+        "(the bar's ETA is timed on this machine; `tunesmith estimate` predicts it beforehand)"
+    )
     trackers = open_trackers(cfg, run_dir)
     trackers.log_params(config_params(cfg))
     log = RunLog(run_dir / "train_log.jsonl", trackers)
