@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tunesmith.config import TrainConfig
 from tunesmith.errors import TunesmithError
 
 app = typer.Typer(
@@ -25,6 +26,8 @@ runs_app = typer.Typer(
     help="The run registry: every training run, failed or not.", no_args_is_help=True
 )
 app.add_typer(runs_app, name="runs")
+data_app = typer.Typer(help="Look at a data set before training on it.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 SetOption = Annotated[
     list[str] | None,
@@ -212,6 +215,42 @@ def runs_compare(run_a: RunRef, run_b: RunRef) -> None:
 
     registry = Registry()
     print_compare(registry.get(run_a), registry.get(run_b), Console())
+
+
+@data_app.command("inspect")
+@friendly
+def data_inspect(
+    files_: Annotated[
+        list[Path], typer.Argument(metavar="FILE...", help="Data files; the first is train.")
+    ],
+    model: Annotated[
+        str | None, typer.Option(help="Count tokens with this model's tokenizer (else words).")
+    ] = None,
+    task: Annotated[str | None, typer.Option(help="Task; detected when empty.")] = None,
+    max_length: Annotated[
+        int, typer.Option(help="Token budget; longer examples are counted as truncated.")
+    ] = TrainConfig.max_length,
+    out: Annotated[Path | None, typer.Option(help="Directory for inspect.json/html.")] = None,
+) -> None:
+    """Check data files for duplicates, leakage, label typos, encoding and length problems."""
+    from tunesmith.config import DataConfig
+    from tunesmith.data.inspect import inspect_files
+    from tunesmith.report.inspection import print_inspection, write_inspection
+
+    tokenizer = None
+    if model:
+        from tunesmith.models.load import load_tokenizer
+        from tunesmith.models.resolve import resolve_model
+
+        tokenizer = load_tokenizer(resolve_model(model, console.print))
+    cfg = DataConfig(task=task)  # type: ignore[arg-type]  # resolve_fields checks the name
+    report = inspect_files(files_, cfg, tokenizer, max_length)
+    print_inspection(report, Console())
+    out_dir = out or Path(f"{files_[0].stem}_inspect")
+    json_path, html_path = write_inspection(report, out_dir)
+    console.print(f"written {json_path} and {html_path}")
+    if report["verdict"] == "errors":
+        raise typer.Exit(1)
 
 
 def held_out_examples(run, data: str | None):

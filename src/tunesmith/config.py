@@ -120,6 +120,23 @@ class MonitorConfig:
     experiment: str = _f("tunesmith", "MLflow experiment the run is logged under.")
 
 
+@dataclass(frozen=True)
+class InspectConfig:
+    """Thresholds of ``tunesmith data inspect``: past them a check becomes a finding."""
+
+    near_duplicate_threshold: float = _f(0.8, "Jaccard similarity of word 3-shingles.")
+    minhash_permutations: int = _f(64, "MinHash permutations: more = exacter, slower.")
+    rare_label_share: float = _f(0.01, "A label is rare below this share of the rows ...")
+    rare_label_rows: int = _f(5, "... or below this many rows.")
+    label_typo_ratio: float = _f(0.8, "difflib similarity above which two labels look alike.")
+    label_prefix_chars: int = _f(3, "A label this long that starts another looks like a typo.")
+    short_chars: int = _f(3, "Texts shorter than this (stripped) are 'very short'.")
+    long_factor: float = _f(3.0, "Texts longer than p99 x this are 'very long'.")
+    missing_label_error: float = _f(0.5, "Share of missing labels that blocks training.")
+    low_diversity: float = _f(0.2, "Distinct-2-gram ratio below which text looks repetitive.")
+    examples_shown: int = _f(3, "Examples shown per finding.")
+
+
 @dataclass
 class Config:
     """A whole run: model, data, method, training, evaluation and monitoring."""

@@ -16,7 +16,7 @@ from tunesmith.report.plots import confusion_png, loss_curve_png
 from tunesmith.report.run_files import read_config_text, read_metrics, read_train_log
 from tunesmith.report.table import display_name, format_delta, format_value, verdict
 
-_CSS = """
+PAGE_CSS = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
        color: #222; }
 h1 { margin-bottom: .2rem; } .meta { color: #666; margin-top: 0; }
@@ -52,7 +52,7 @@ def write_report(run_dir: Path) -> Path:
     title = f"tunesmith report: {run_dir.name}"
     page = (
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<title>{escape(title)}</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n"
         + "\n".join(s for s in sections if s)
         + "\n</body>\n</html>\n"
     )
@@ -89,12 +89,14 @@ def _comparison_section(metrics: dict) -> str:
                 (format_delta(delta), css),
             ]
         )
-    return "<h2>Base vs tuned</h2>\n" + _table(["metric", "base", "tuned", "delta"], rows)
+    return "<h2>Base vs tuned</h2>\n" + html_table(["metric", "base", "tuned", "delta"], rows)
 
 
 def _loss_section(log_rows: list[dict]) -> str:
     png = loss_curve_png(log_rows)
-    body = _img(png, "training loss curve") if png else "<p>No training log was recorded.</p>"
+    body = (
+        embedded_png(png, "training loss curve") if png else "<p>No training log was recorded.</p>"
+    )
     return "<h2>Training loss</h2>\n" + body
 
 
@@ -117,7 +119,7 @@ def _classification_sections(metrics: dict) -> str:
         if section and section.get("confusion_matrix") is not None:
             labels = section.get("labels") or metrics.get("labels") or []
             png = confusion_png(section["confusion_matrix"], labels, f"{key} model")
-            images.append(_img(png, f"confusion matrix of the {key} model"))
+            images.append(embedded_png(png, f"confusion matrix of the {key} model"))
     matrices = (
         "<h2>Confusion matrices</h2>\n<p>Rows are the true label, columns the prediction.</p>\n"
         f'<div class="side-by-side">{"".join(images)}</div>'
@@ -141,7 +143,7 @@ def _per_class_section(metrics: dict) -> str:
         if base:
             row.append(format_value((base.get(label) or {}).get("f1")))
         rows.append(row)
-    return "<h2>Per class (tuned model)</h2>\n" + _table(headers, rows)
+    return "<h2>Per class (tuned model)</h2>\n" + html_table(headers, rows)
 
 
 def _training_section(metrics: dict) -> str:
@@ -156,7 +158,7 @@ def _training_section(metrics: dict) -> str:
         ["peak memory (RSS)", _maybe(rss_mib, "{:,.0f} MiB")],
         ["trainable parameters", _count(trainable) + share],
     ]
-    return "<h2>Training</h2>\n" + _table(["", "value"], rows)
+    return "<h2>Training</h2>\n" + html_table(["", "value"], rows)
 
 
 def _config_section(config_text: str | None) -> str:
@@ -165,7 +167,8 @@ def _config_section(config_text: str | None) -> str:
     return f"<h2>Config</h2>\n<pre>{escape(config_text)}</pre>"
 
 
-def _table(headers: list[str], rows: list[list[Cell]]) -> str:
+def html_table(headers: list[str], rows: list[list[Cell]]) -> str:
+    """An HTML table; every cell is escaped."""
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>\n" for row in rows)
     return f"<table>\n<tr>{head}</tr>\n{body}</table>"
@@ -177,7 +180,8 @@ def _cell(cell: Cell) -> str:
     return f"<td{attr}>{escape(text)}</td>"
 
 
-def _img(png: bytes, alt: str) -> str:
+def embedded_png(png: bytes, alt: str) -> str:
+    """An <img> holding ``png`` inline, so the page needs no other file."""
     data = base64.b64encode(png).decode("ascii")
     return f'<img src="data:image/png;base64,{data}" alt="{escape(alt)}">'
 

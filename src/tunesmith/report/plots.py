@@ -1,4 +1,4 @@
-"""PNG charts for the HTML report: the training loss curve and confusion matrices.
+"""PNG charts for the HTML reports: loss curve, confusion matrices, data-inspection charts.
 
 Figures are built with ``matplotlib.figure.Figure`` rather than ``pyplot``: no global
 backend switch, no figure registry to leak into, and it works on machines without a display.
@@ -49,6 +49,33 @@ def confusion_png(matrix: list[list[int]], labels: list[str], title: str) -> byt
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, parse_math=False)
+    return _png(fig)
+
+
+def length_histogram_png(histogram: dict, max_length: int, unit: str) -> bytes:
+    """Example lengths as a bar histogram, with a dashed line where max_length cuts."""
+    width, counts = histogram["bin_width"], histogram["counts"]
+    fig = Figure(figsize=(6.4, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    ax.bar([i * width for i in range(len(counts))], counts, width=width, align="edge")
+    ax.axvline(max_length, color="#c62828", linestyle="--", label=f"max_length = {max_length}")
+    ax.set_xlabel(f"length ({unit})")
+    ax.set_ylabel("examples")
+    ax.legend()
+    return _png(fig)
+
+
+def label_balance_png(counts: dict[str, int], shown: int = 40) -> bytes:
+    """Rows per label, most common first (at most ``shown`` bars: the rest are in the table)."""
+    items = list(counts.items())[:shown]
+    fig = Figure(figsize=(6.4, max(2.5, 0.25 * len(items) + 1)), layout="constrained")
+    ax = fig.add_subplot()
+    ax.barh(range(len(items)), [n for _, n in items])
+    ax.set_yticks(range(len(items)))
+    # repr: a label's stray spaces ("positive ") are the very thing to see.
+    ax.set_yticklabels([_shorten(repr(label)) for label, _ in items], parse_math=False)
+    ax.invert_yaxis()
+    ax.set_xlabel("rows")
     return _png(fig)
 
 
