@@ -22,7 +22,7 @@ def vals(*losses: float, every: int = 5) -> list[tuple[int, float]]:
         (FALLING, vals(2.5, 2.0, 1.6, 1.59), 20, False, 0, "ok", "no sign"),
         (FALLING, vals(2.5, 1.8, 2.2, 2.6), 10, True, 0, "overfitting", "rose after step 10"),
         (STEEP, vals(2.0, 1.9, 1.9, 1.9), 10, False, 0, "overfitting", "far below"),
-        (FALLING, vals(2.8, 2.5, 2.2, 1.9), 20, False, 0, "underfitting", "still falling"),
+        (FALLING, vals(2.8, 2.5, 2.2, 1.9), 20, False, 0, "still-improving", "still falling"),
         ([3.0, 2.99] * 10, vals(2.9, 2.9), 5, False, 0, "underfitting", "barely fell"),
         (FALLING[:5] + [math.nan] + FALLING[5:], vals(2.0), 5, False, 1, "unstable", "1 step"),
         (FALLING[::-1], vals(2.0, 2.5), 5, False, 0, "unstable", "unstable"),

@@ -26,7 +26,8 @@ def diagnose(
 ) -> dict[str, Any]:
     """{"status", "message", "train_val_gap"} for a run's training and (step, val) losses.
 
-    status is "ok", "overfitting", "underfitting", "unstable" or "no-validation"; the gap is
+    status is "ok", "still-improving", "overfitting", "underfitting", "unstable" or
+    "no-validation"; the gap is
     the last validation loss minus the mean training loss of the run's last fifth (nats/token).
     """
     finite = [x for x in losses if math.isfinite(x)]
@@ -71,10 +72,11 @@ def diagnose(
             gap,
         )
     if len(val_losses) > 1 and last < val_losses[-2][1] * (1 - STILL_FALLING):
+        # Not a failure: the run is fine, it just had not converged yet.
         return _verdict(
-            "underfitting",
+            "still-improving",
             f"validation loss was still falling at the end ({val_losses[-2][1]:.3f} -> "
-            f"{last:.3f}): underfitting; train longer (more epochs) or raise the learning rate",
+            f"{last:.3f}): more epochs may help a little more",
             gap,
         )
     return _verdict(
