@@ -60,15 +60,9 @@ def train(
     seed_everything(t.seed)
     params = {name: p for name, p in model.named_parameters() if p.requires_grad}
     lr = cfg.learning_rate()
-    optimizer = torch.optim.AdamW(params.values(), lr=lr, weight_decay=t.weight_decay)
     steps_per_epoch = math.ceil(len(train_set) / t.batch_size)
     total_steps = t.max_steps or max(1, math.ceil(t.epochs * steps_per_epoch))
-    scheduler = get_scheduler(
-        _SCHEDULES[t.lr_schedule],
-        optimizer,
-        num_warmup_steps=int(t.warmup_ratio * total_steps),
-        num_training_steps=total_steps,
-    )
+    optimizer, scheduler = build_optimizer(list(params.values()), cfg, total_steps)
     fingerprint = {"seed": t.seed, "batch_size": t.batch_size, "train_examples": len(train_set)}
     ckpt = Checkpointer(
         checkpoint_dir, params, optimizer, scheduler, t.keep_checkpoints, fingerprint
@@ -97,18 +91,9 @@ def train(
             result.steps, result.train_tokens = step, result.train_tokens + tokens
             result.losses.append(loss)
             result.runtime_s = time.perf_counter() - started
-            speed = result.tokens_per_s
-            bar.update(task, advance=1, info=f"loss {loss:.4f}  {speed:,.0f} tok/s")
+            bar.update(task, advance=1, info=f"loss {loss:.4f}  {result.tokens_per_s:,.0f} tok/s")
             if step % t.log_every == 0 or step == total_steps:
-                log.write(
-                    step=step,
-                    epoch=round(step / steps_per_epoch, 4),
-                    loss=round(loss, 6) if math.isfinite(loss) else None,
-                    lr=scheduler.get_last_lr()[0],
-                    tokens=result.train_tokens,
-                    tokens_per_s=round(speed, 1),
-                    elapsed_s=round(result.runtime_s, 2),
-                )
+                log_step(log, result, round(step / steps_per_epoch, 4), scheduler.get_last_lr()[0])
             if val_set and validation_due(step, steps_per_epoch, total_steps, t.eval_every):
                 val_loss = validate(model, val_set, cfg, pad_id, device, dtype)
                 log.write(
@@ -136,6 +121,33 @@ def train(
     log.write(step=result.steps, diagnosis=result.diagnosis["status"],
               message=result.diagnosis["message"])  # fmt: skip
     return result
+
+
+def build_optimizer(params: list[torch.nn.Parameter], cfg: Config, total_steps: int):
+    """AdamW over ``params`` and its warmup-then-decay learning-rate schedule."""
+    t = cfg.train
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate(), weight_decay=t.weight_decay)
+    scheduler = get_scheduler(
+        _SCHEDULES[t.lr_schedule],
+        optimizer,
+        num_warmup_steps=int(t.warmup_ratio * total_steps),
+        num_training_steps=total_steps,
+    )
+    return optimizer, scheduler
+
+
+def log_step(log: RunLog, result: TrainResult, epoch: float, lr: float) -> None:
+    """One training row of the JSONL log (and of any enabled tracker)."""
+    loss = result.losses[-1]
+    log.write(
+        step=result.steps,
+        epoch=epoch,
+        loss=round(loss, 6) if math.isfinite(loss) else None,
+        lr=lr,
+        tokens=result.train_tokens,
+        tokens_per_s=round(result.tokens_per_s, 1),
+        elapsed_s=round(result.runtime_s, 2),
+    )
 
 
 def start_or_resume(ckpt: Checkpointer, resume: bool, log: RunLog):
