@@ -102,10 +102,14 @@ def step_cost(model, shape: StepShape) -> float:
     """GFLOP of one training step: forward + backward through the backbone and output layer."""
     embedding = model.get_input_embeddings().weight
     head = model.get_output_embeddings().weight
-    tables = {embedding.data_ptr(): embedding.numel(), head.data_ptr(): head.numel()}
-    backbone = sum(p.numel() for p in model.parameters()) - sum(tables.values())
-    # 2 FLOP per weight per token forward; backward roughly doubles it (input gradients).
-    return (6 * backbone * shape.padded + 6 * head.numel() * shape.targets) / 1e9
+    tables = {embedding.data_ptr(), head.data_ptr()}
+    inner = [p for p in model.parameters() if p.data_ptr() not in tables]
+    backbone = sum(p.numel() for p in inner)
+    trained = sum(p.numel() for p in inner if p.requires_grad)
+    # Per token and weight: 2 FLOP forward, 2 for the input gradient, and 2 more for the weight
+    # gradient only where the weight trains (LoRA skips it for the frozen backbone).
+    head_flops = (4 + 2 * head.requires_grad) * head.numel() * shape.targets
+    return ((4 * backbone + 2 * trained) * shape.padded + head_flops) / 1e9
 
 
 def _shape(batch: list[int], train_set: list[Encoded], grad_accum: int) -> StepShape:
