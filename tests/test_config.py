@@ -227,3 +227,12 @@ def test_reference_markdown_lists_every_key_with_its_default():
     assert "`cosine`" in rows["train.lr_schedule"]
     for key, line in rows.items():
         assert line.split("|")[3].strip(), f"{key} has no help text"
+
+
+def test_readme_config_reference_is_generated_from_the_dataclasses():
+    from pathlib import Path
+
+    from tunesmith.config_io import reference_markdown
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert reference_markdown() in readme, "regenerate README's config reference table"
