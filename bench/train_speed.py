@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from tunesmith.train.monitor import peak_rss_bytes
 
 SST2 = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "sst2" / "train.tsv"
 NAMES = {"0": "negative", "1": "positive"}
@@ -34,10 +35,6 @@ def rows(n: int) -> list[tuple[str, str]]:
             (r["sentence"].strip(), NAMES[r["label"]])
             for _, r in zip(range(n), reader, strict=False)
         ]
-
-
-def peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def run_reference(n: int) -> dict:
@@ -89,7 +86,7 @@ def run_reference(n: int) -> dict:
         "runtime_s": runtime,
         "train_tokens": real_tokens,
         "final_loss": losses[-1],
-        "peak_rss_bytes": peak_rss(),
+        "peak_rss_bytes": peak_rss_bytes(),
     }
 
 
@@ -127,7 +124,7 @@ def run_tunesmith(n: int, workdir: Path) -> dict:
         "runtime_s": metrics["train_runtime_s"],
         "train_tokens": metrics["train_tokens"],
         "final_loss": metrics["final_train_loss"],
-        "peak_rss_bytes": peak_rss(),
+        "peak_rss_bytes": peak_rss_bytes(),
     }
 
 

@@ -81,7 +81,6 @@ def _language_model(model, tokenizer, examples, cfg, device, dtype, advance) -> 
         chunk=cfg.train.loss_chunk,
         device=device,
         dtype=dtype,
-        on_batch=lambda n: None,
     )
     advance(len(examples))
     return {"loss": loss, "perplexity": perplexity(loss), "tokens": tokens}
