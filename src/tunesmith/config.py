@@ -78,7 +78,7 @@ class TrainConfig:
     eval_every: int | None = _f(
         None, "Validate every N optimizer steps; empty = at the end of each epoch."
     )
-    loss_chunk: int = _f(512, "Label positions per chunk of the output-layer loss (memory bound).")
+    loss_chunk: int = _f(256, "Label positions per chunk of the output-layer loss (memory bound).")
     checkpoint_every: int = _f(
         50, "Write a resumable checkpoint every N optimizer steps into RUN/checkpoints; 0 = never."
     )

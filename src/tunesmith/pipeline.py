@@ -27,6 +27,7 @@ from tunesmith.report.table import print_comparison
 from tunesmith.rundir import check_run_dir, create_run_dir, write_json
 from tunesmith.train.estimate import Estimate, estimate_training, step_plan
 from tunesmith.train.loop import TrainResult, seed_everything, train
+from tunesmith.train.memory import pin_mmap_threshold
 from tunesmith.train.monitor import RunLog, peak_rss_bytes
 from tunesmith.train.trackers import check_installed, config_params, ending_status, open_trackers
 
@@ -143,6 +144,7 @@ class Environment:
 
 def load_environment(cfg: Config, method, console: Console) -> Environment:
     """Resolve and load the base model in the precision the method wants."""
+    pin_mmap_threshold()  # before the first big tensor: freed activations go back to the system
     location = resolve_model(cfg.model, console.print)
     device = pick_device()
     dtype = compute_dtype(cfg.train.precision, device)

@@ -110,3 +110,42 @@ def test_no_targets_gives_zero(tiny_model, batch):
     labels = torch.full_like(batch["labels"], IGNORE)
     total, count = target_loss_sum(tiny_model, chunk=4, **{**batch, "labels": labels})
     assert count == 0 and float(total) == 0.0
+
+
+def test_fused_gradients_follow_logit_softcapping(tiny_model, batch, monkeypatch):
+    """With soft-capping the fused gradient carries tanh's derivative; autograd is the judge."""
+    from tunesmith.train.loss import _chunked_loss, hidden_states
+
+    # A small cap, so that capping changes the tiny model's logits a lot.
+    monkeypatch.setattr(tiny_model.config, "final_logit_softcapping", 0.3, raising=False)
+    tiny_model.train()
+    fused, _ = target_loss_sum(tiny_model, chunk=3, **batch)
+    fused_grads = grads(tiny_model, fused)
+
+    def autograd_loss():
+        hidden = hidden_states(tiny_model, batch["input_ids"], batch["attention_mask"])
+        keep = batch["labels"][:, 1:] != IGNORE
+        return _chunked_loss(tiny_model, hidden[:, :-1][keep], batch["labels"][:, 1:][keep], 512)
+
+    plain = autograd_loss()
+    assert fused.item() == pytest.approx(plain.item(), rel=1e-5)
+    assert fused.item() != pytest.approx(reference_loss(tiny_model, batch).item(), rel=1e-2)
+    for name, g in grads(tiny_model, plain).items():
+        torch.testing.assert_close(fused_grads[name], g, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_adapter_on_the_output_layer_takes_the_general_path(tiny_model, batch):
+    """peft wraps an adapted lm_head in its own module: the fused path must not skip its grads."""
+    cfg = Config()
+    cfg.lora.dropout = 0.0
+    cfg.lora.target_modules = ["c_attn", "lm_head"]
+    model = lora.prepare(tiny_model, cfg)
+    randomise_lora_b(model)
+    model.train()
+    ours, _ = target_loss_sum(model, chunk=3, **batch)
+    ref = reference_loss(model, batch)
+    assert ours.item() == pytest.approx(ref.item(), rel=1e-5)
+    ours_grads, ref_grads = grads(model, ours), grads(model, ref)
+    assert any("lm_head" in name for name in ours_grads)
+    for name, g in ref_grads.items():
+        torch.testing.assert_close(ours_grads[name], g, rtol=1e-4, atol=1e-6, msg=name)

@@ -3,7 +3,9 @@
 A 262k-token vocabulary makes logits the largest tensor of a step (batch 16 x 128 tokens x 262k
 x 4 bytes = 2 GB, and as much again for their gradient). Only positions with a label need them:
 the backbone's hidden states are gathered at those positions and multiplied by the output layer
-in chunks, each chunk recomputed in backward instead of stored (activation checkpointing).
+in chunks. While training, each chunk's gradient is worked out right away in the forward pass
+(softmax minus one-hot, times the output weight) and only the small [tokens, hidden] gradient is
+kept: the output layer's two big matmuls run once each, and no chunk's logits outlive the chunk.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def output_logits(model, hidden: torch.Tensor) -> torch.Tensor:
     """Logits (fp32) of the output layer for ``hidden`` [..., hidden], with any soft-capping."""
     lm = unwrap(model)
     logits = lm.get_output_embeddings()(hidden).float()
-    cap = getattr(lm.config, "final_logit_softcapping", None)
+    cap = _softcap(lm)
     if cap:
         logits = torch.tanh(logits / cap) * cap
     return logits
@@ -46,17 +48,92 @@ def target_loss_sum(
     keep = targets != IGNORE
     picked = hidden[:, :-1][keep]  # [n_targets, hidden]
     wanted = targets[keep]
-    if wanted.numel() <= chunk:  # one chunk: storing its logits is fine, skip the recompute
-        return _chunk_loss(model, picked, wanted), int(wanted.numel())
+    head = unwrap(model).get_output_embeddings()
+    if torch.is_grad_enabled() and _plain_linear(head):
+        cap = _softcap(unwrap(model))
+        return _FusedLinearCrossEntropy.apply(picked, head.weight, wanted, chunk, cap), int(
+            wanted.numel()
+        )
+    return _chunked_loss(model, picked, wanted, chunk), int(wanted.numel())
+
+
+def _chunked_loss(model, picked: torch.Tensor, wanted: torch.Tensor, chunk: int) -> torch.Tensor:
+    """The general path: any output layer (e.g. one with adapters), chunks recomputed in backward."""
     total = picked.new_zeros((), dtype=torch.float32)
     for start in range(0, wanted.numel(), chunk):
         h, y = picked[start : start + chunk], wanted[start : start + chunk]
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() and wanted.numel() > chunk:
             total = total + checkpoint(_chunk_loss, model, h, y, use_reentrant=False)
         else:
             total = total + _chunk_loss(model, h, y)
-    return total, int(wanted.numel())
+    return total
 
 
 def _chunk_loss(model, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(output_logits(model, hidden), targets, reduction="sum")
+
+
+def _plain_linear(head) -> bool:
+    """An output layer the fused path can take: a bias-free nn.Linear (not wrapped by peft)."""
+    return type(head) is torch.nn.Linear and head.bias is None
+
+
+def _softcap(lm) -> float | None:
+    return getattr(lm.config, "final_logit_softcapping", None) or None
+
+
+class _FusedLinearCrossEntropy(torch.autograd.Function):
+    """sum CE(hidden @ weight.T, targets), with both gradients computed chunk by chunk in forward.
+
+    The gradient of the summed loss w.r.t. a chunk's logits is softmax(logits) - onehot(target)
+    (times the soft-cap's tanh derivative); from it come d hidden = g @ weight and, only when the
+    output weight trains (full fine-tuning), d weight += g.T @ hidden.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden, weight, targets, chunk: int, cap: float | None):
+        """hidden [n, h], weight [vocab, h], targets [n] -> scalar fp32 loss sum."""
+        with torch.no_grad():
+            total = hidden.new_zeros((), dtype=torch.float32)
+            grad_hidden = torch.empty_like(hidden)
+            grad_weight = torch.zeros_like(weight) if weight.requires_grad else None
+            for start in range(0, targets.numel(), chunk):
+                h = hidden[start : start + chunk].to(weight.dtype)  # never copy the big weight
+                loss, grad_logits = _chunk_loss_and_grad(h @ weight.t(), targets[start:][:chunk], cap)
+                total += loss
+                grad_logits = grad_logits.to(weight.dtype)
+                grad_hidden[start : start + chunk] = grad_logits @ weight
+                if grad_weight is not None:
+                    grad_weight.addmm_(grad_logits.t(), h)
+        ctx.save_for_backward(grad_hidden, grad_weight)
+        ctx.weight_grad = grad_weight is not None
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        """Scale the gradients worked out in forward by the upstream gradient of the sum."""
+        grad_hidden, grad_weight = ctx.saved_tensors
+        grad_w = grad_weight * grad_output if ctx.weight_grad else None
+        return grad_hidden * grad_output, grad_w, None, None, None
+
+
+def _chunk_loss_and_grad(logits: torch.Tensor, targets: torch.Tensor, cap: float | None):
+    """(summed cross-entropy, its gradient w.r.t. the raw logits) for one chunk, in fp32.
+
+    One exp over the chunk serves both the log-sum-exp and the softmax, all in place: over a
+    262k vocabulary these element-wise passes cost about as much as a matmul.
+    """
+    logits = logits.float()
+    if cap:
+        capped = torch.tanh(logits / cap)
+        logits = capped * cap
+    picked = logits.gather(1, targets[:, None])
+    top = logits.amax(dim=-1, keepdim=True)
+    grad = logits.sub_(top).exp_()  # the logits are not needed any more
+    total = grad.sum(dim=-1, keepdim=True)
+    loss = (top + total.log() - picked).sum()
+    grad.div_(total)  # softmax
+    grad.scatter_add_(1, targets[:, None], grad.new_full((targets.numel(), 1), -1.0))
+    if cap:
+        grad.mul_(1 - capped.square_())
+    return loss, grad
