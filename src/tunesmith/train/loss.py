@@ -58,7 +58,7 @@ def target_loss_sum(
 
 
 def _chunked_loss(model, picked: torch.Tensor, wanted: torch.Tensor, chunk: int) -> torch.Tensor:
-    """The general path: any output layer (e.g. one with adapters), chunks recomputed in backward."""
+    """The general path for any output layer (one with adapters too): recompute in backward."""
     total = picked.new_zeros((), dtype=torch.float32)
     for start in range(0, wanted.numel(), chunk):
         h, y = picked[start : start + chunk], wanted[start : start + chunk]
@@ -99,7 +99,8 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
             grad_weight = torch.zeros_like(weight) if weight.requires_grad else None
             for start in range(0, targets.numel(), chunk):
                 h = hidden[start : start + chunk].to(weight.dtype)  # never copy the big weight
-                loss, grad_logits = _chunk_loss_and_grad(h @ weight.t(), targets[start:][:chunk], cap)
+                y = targets[start : start + chunk]
+                loss, grad_logits = _chunk_loss_and_grad(h @ weight.t(), y, cap)
                 total += loss
                 grad_logits = grad_logits.to(weight.dtype)
                 grad_hidden[start : start + chunk] = grad_logits @ weight
