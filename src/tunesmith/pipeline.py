@@ -14,6 +14,7 @@ from rich.console import Console
 from tunesmith.config import Config
 from tunesmith.config_io import dump_config
 from tunesmith.data.encode import Encoded, encode_examples
+from tunesmith.data.gate import DataCheck, check_data
 from tunesmith.data.split import make_splits, subsample
 from tunesmith.errors import TunesmithError
 from tunesmith.evaluate.run import evaluate
@@ -36,24 +37,31 @@ def run_training(
     *,
     overwrite: bool = False,
     resume: bool = False,
+    force: bool = False,
     console: Console | None = None,
 ) -> Path:
     """Fine-tune ``cfg.model`` on ``cfg.data``, write the run directory, record it in the registry.
 
-    Every ending is recorded: completed with its metrics, or failed/interrupted with the
-    one-line reason (the exception is re-raised unchanged).
+    The data check runs first (``force``: train past its blocking findings, recorded). Every
+    ending is recorded: completed with its metrics, or failed/interrupted with the one-line
+    reason (the exception is re-raised unchanged).
     """
     console = console or Console(stderr=True)
     with recorded_run(cfg, console) as record:
-        run_dir = _train_run(cfg, overwrite, resume, console)
+        checked = check_data(cfg, force, console)  # bad data stops here, before any model loads
+        record.forced_past(checked.forced_past)
+        run_dir = _train_run(cfg, overwrite, resume, console, checked)
         record.finish(json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")))
     return run_dir
 
 
-def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> Path:
+def _train_run(
+    cfg: Config, overwrite: bool, resume: bool, console: Console, checked: DataCheck
+) -> Path:
     """The job, top to bottom: data, model, base eval, train, tuned eval, save, report."""
     method = get_method(cfg.method)
-    splits = make_splits(cfg.data, cfg.train.seed)  # bad data fails here, before any model loads
+    # Forced past the data check: the rows it found unusable are left out rather than fatal.
+    splits = make_splits(cfg.data, cfg.train.seed, skip_bad=bool(checked.forced_past))
     check_installed(cfg.monitor)  # as does a tracker switched on without its package
     splits.test = subsample(
         splits.test, cfg.eval.max_examples, cfg.train.seed, stratify=splits.labels is not None
@@ -63,7 +71,9 @@ def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> 
     else:
         check_run_dir(cfg.output, overwrite)
     env = load_environment(cfg, method, console)  # a bad model fails here, before any write
-    run_dir = Path(cfg.output) if resume else start_run_dir(cfg, splits, env, overwrite, console)
+    run_dir = (
+        Path(cfg.output) if resume else start_run_dir(cfg, splits, env, overwrite, console, checked)
+    )
 
     base = base_metrics(env, splits, cfg, run_dir)
     seed_everything(cfg.train.seed)  # adapters draw their initial weights from torch's RNG
@@ -151,11 +161,14 @@ def load_environment(cfg: Config, method, console: Console) -> Environment:
     return Environment(location, device, dtype, tokenizer, model)
 
 
-def start_run_dir(cfg: Config, splits, env: Environment, overwrite: bool, console) -> Path:
+def start_run_dir(
+    cfg: Config, splits, env: Environment, overwrite: bool, console, checked: DataCheck
+) -> Path:
     """Create the run directory with its config and manifest; say what is about to happen."""
     run_dir = create_run_dir(cfg.output, overwrite)
     dump_config(cfg, run_dir / "config.yaml")
-    write_json(run_dir / "run.json", _manifest(cfg, splits, env.location))
+    manifest = {**_manifest(cfg, splits, env.location), "data_check": checked.as_dict()}
+    write_json(run_dir / "run.json", manifest)
     console.print(
         f"[bold]{splits.task}[/]: {len(splits.train)} train / {len(splits.validation)} "
         f"validation / {len(splits.test)} test examples -> {run_dir}\n"

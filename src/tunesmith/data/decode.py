@@ -99,10 +99,10 @@ def _unicode(name: str, data: bytes) -> tuple[str, list[str]]:
             if codec == "UTF-8":
                 return text, ["stripped a UTF-8 byte order mark"]
             return text, [f"decoded as {codec} (byte order mark)"]
-    codec = _bomless_utf16(data)
-    if codec:
-        note = f"decoded as {codec} (no byte order mark; every other byte is zero)"
-        return _strict(name, data, codec), [note]
+    utf16 = _bomless_utf16(data)
+    if utf16:
+        note = f"decoded as {utf16} (no byte order mark; every other byte is zero)"
+        return _strict(name, data, utf16), [note]
     notes = []
     padded = data.rstrip(b"\x00")
     if len(padded) < len(data):

@@ -133,7 +133,9 @@ def _loads(text: str) -> Any:
 
 def _parse_jsonl(name: str, text: str) -> Parsed:
     """One JSON object per line; blank lines are skipped, every bad line is counted."""
-    records, bad, boms = [], [], 0
+    records: list[Record] = []
+    bad: list[tuple[int, str]] = []
+    boms = 0
     for n, line in _lines(text):
         if line.startswith("\ufeff"):
             # Files joined with cat keep each one's byte order mark at the start of a line.

@@ -75,6 +75,10 @@ class Registry:
         }
         self._update(run_id, values)
 
+    def forced_past(self, run_id: int, findings: builtins.list[dict[str, Any]]) -> None:
+        """Record that run ``run_id`` trained past these blocking data findings (--force)."""
+        self._update(run_id, {"forced_past": json.dumps(findings)})
+
     def fail(self, run_id: int, status: str, reason: str) -> None:
         """Mark run ``run_id`` as ended by ``status`` (failed, interrupted, diverged) and why."""
         if status not in FAILURE_STATUSES:
