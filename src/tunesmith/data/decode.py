@@ -156,5 +156,6 @@ def _ending_notes(endings: dict[str, int]) -> list[str]:
     if endings["cr"]:
         notes.append(f"{endings['cr']} lone CR (old Mac) line endings read as LF")
     if endings["lf"] and (endings["crlf"] or endings["cr"]):
-        notes.append(f"mixed line endings: {endings['lf']} lines already ended in LF")
+        lines = f"{endings['lf']} line{'' if endings['lf'] == 1 else 's'}"
+        notes.append(f"mixed line endings: {lines} already ended in LF")
     return notes

@@ -48,7 +48,7 @@ def check_data(cfg: Config, force: bool, console: Console) -> DataCheck:
     )
     for file, notes in check.repairs.items():
         for note in notes:
-            console.print(f"[cyan]repaired[/] {file}: {note}", highlight=False)
+            console.print(f"[cyan]repaired[/] {file}: {note}", highlight=False, soft_wrap=True)
     for finding in check.warnings:
         console.print(f"[yellow]warning:[/] {_line(finding)}", highlight=False, soft_wrap=True)
     blocking = [f for f in report["findings"] if f["level"] == "error"]

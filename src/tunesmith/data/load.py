@@ -50,7 +50,7 @@ def read_file(path: str | Path) -> LoadedFile:
     parser = _parser_for(path, format_suffix(path))
     data, notes = decompress(path, _read_bytes(path))
     if not data.strip():
-        raise TunesmithError(f"{name}: the file is empty; add data to it")
+        raise TunesmithError(f"{name}: the file is empty (or only whitespace); add data to it")
     text, decode_notes, endings = decode(name, data)
     records, parse_notes = parser(name, text)
     if not records:
@@ -156,8 +156,13 @@ def _parse_jsonl(name: str, text: str) -> Parsed:
         (n, problem), others = bad[0], [str(line) for line, _ in bad[1:]]
         more = f" (also bad: line {', '.join(others[:10])}{' ...' if len(others) > 10 else ''})"
         raise TunesmithError(f"{name} line {n}: {problem}{more if others else ''}")
-    notes = [f"stripped {boms} byte order marks at line starts (joined files?)"] if boms else []
-    return records, notes
+    notes = [f"stripped {_count(boms, 'byte order mark')} at line starts (joined files?)"]
+    return records, notes if boms else []
+
+
+def _count(n: int, what: str) -> str:
+    """ "1 line", "2 lines"."""
+    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 def _jsonl_problem(line: str, err: Exception) -> str:

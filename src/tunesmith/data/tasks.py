@@ -69,7 +69,8 @@ def _check_instruction_without_answer(file: str, keys: list[str]) -> None:
         if found:
             answers = sorted({fmt[2] for fmt in INSTRUCTION_FORMATS if fmt[0] == instruction})
             raise TunesmithError(
-                f"{file}: records have a '{found}' field but no {' or '.join(answers)} field "
+                f"{file}: the records have the field '{found}' but no field "
+                f"{' or '.join(repr(a) for a in answers)} "
                 f"(fields: {', '.join(keys[:12])}); add the '{output}' field with the expected "
                 "answer, or set data.task if this is not an instruction file"
             )

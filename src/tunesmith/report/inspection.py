@@ -34,7 +34,8 @@ def print_inspection(report: dict, console: Console) -> None:
     console.print(_summary_table(report))
     for file in report["files"]:
         for note in file.get("repairs") or []:
-            console.print(f"[cyan]repaired[/] {file['file']}: {note}", highlight=False)
+            line = f"[cyan]repaired[/] {file['file']}: {note}"
+            console.print(line, highlight=False, soft_wrap=True)
     for file in report["files"]:
         if file.get("labels"):
             console.print(_labels_table(file))
