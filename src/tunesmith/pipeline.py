@@ -21,7 +21,7 @@ from tunesmith.evaluate.run import evaluate
 from tunesmith.methods import count_parameters, get_method
 from tunesmith.models.load import compute_dtype, load_model, load_tokenizer, pick_device
 from tunesmith.models.resolve import resolve_model
-from tunesmith.registry.record import recorded_run
+from tunesmith.registry.record import RunRecord, recorded_run
 from tunesmith.report.card import write_model_card
 from tunesmith.report.html import write_report
 from tunesmith.report.table import print_comparison
@@ -48,28 +48,28 @@ def run_training(
     """
     console = console or Console(stderr=True)
     with recorded_run(cfg, console) as record:
-        checked = check_data(cfg, force, console)  # bad data stops here, before any model loads
-        record.forced_past(checked.forced_past)
-        run_dir = _train_run(cfg, overwrite, resume, console, checked)
+        run_dir = _train_run(cfg, overwrite, resume, force, console, record)
         record.finish(json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")))
     return run_dir
 
 
 def _train_run(
-    cfg: Config, overwrite: bool, resume: bool, console: Console, checked: DataCheck
+    cfg: Config, overwrite: bool, resume: bool, force: bool, console: Console, record: RunRecord
 ) -> Path:
     """The job, top to bottom: data, model, base eval, train, tuned eval, save, report."""
     method = get_method(cfg.method)
+    if resume:  # output problems first: they are found in a blink, the data check takes longer
+        resumable_run_dir(cfg.output)
+    else:
+        check_run_dir(cfg.output, overwrite)
+    checked = check_data(cfg, force, console)  # bad data stops here, before any model loads
+    record.forced_past(checked.forced_past)
     # Forced past the data check: the rows it found unusable are left out rather than fatal.
     splits = make_splits(cfg.data, cfg.train.seed, skip_bad=bool(checked.forced_past))
     check_installed(cfg.monitor)  # as does a tracker switched on without its package
     splits.test = subsample(
         splits.test, cfg.eval.max_examples, cfg.train.seed, stratify=splits.labels is not None
     )
-    if resume:
-        resumable_run_dir(cfg.output)
-    else:
-        check_run_dir(cfg.output, overwrite)
     env = load_environment(cfg, method, console)  # a bad model fails here, before any write
     run_dir = (
         Path(cfg.output) if resume else start_run_dir(cfg, splits, env, overwrite, console, checked)
