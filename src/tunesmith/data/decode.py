@@ -122,8 +122,8 @@ def _unicode(name: str, data: bytes) -> tuple[str, list[str]]:
 def _bomless_utf16(data: bytes) -> str | None:
     """ "UTF-16-LE"/"UTF-16-BE" when the zero bytes say so: mostly-ASCII UTF-16 text has a zero
     in every other byte and none in the rest; no UTF-8 text file has any."""
-    if len(data) < 4 or len(data) % 2:
-        return None
+    if len(data) < 4 or len(data) % 2 or b"\x00" not in data[:1024]:
+        return None  # the usual UTF-8 file costs one look at its first KiB, not two copies
     even, odd = data[0::2], data[1::2]
     for codec, zeros, other in (("UTF-16-LE", odd, even), ("UTF-16-BE", even, odd)):
         if zeros.count(0) >= 0.9 * len(zeros) and other.count(0) == 0:
