@@ -79,14 +79,22 @@ def train(
     resume: Annotated[
         bool, typer.Option(help="Continue the run in `output` from its newest checkpoint.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(help="Train despite blocking data-check problems (recorded in the run)."),
+    ] = False,
 ) -> None:
-    """Fine-tune as CONFIG says, evaluate base vs tuned, and write the run directory."""
+    """Check the data, fine-tune as CONFIG says, evaluate base vs tuned, write the run directory.
+
+    The data check is `tunesmith data inspect`'s: blocking problems stop the run before any
+    model loads, unless --force.
+    """
     from tunesmith.config_io import load_config
 
     cfg = load_config(config, set_)  # before the heavy imports: a bad config fails in a blink
     from tunesmith.pipeline import run_training
 
-    run_training(cfg, overwrite=overwrite, resume=resume, console=console)
+    run_training(cfg, overwrite=overwrite, resume=resume, force=force, console=console)
 
 
 @app.command()

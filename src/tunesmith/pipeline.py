@@ -14,13 +14,14 @@ from rich.console import Console
 from tunesmith.config import Config
 from tunesmith.config_io import dump_config
 from tunesmith.data.encode import Encoded, encode_examples
+from tunesmith.data.gate import DataCheck, check_data
 from tunesmith.data.split import make_splits, subsample
 from tunesmith.errors import TunesmithError
 from tunesmith.evaluate.run import evaluate
 from tunesmith.methods import count_parameters, get_method
 from tunesmith.models.load import compute_dtype, load_model, load_tokenizer, pick_device
 from tunesmith.models.resolve import resolve_model
-from tunesmith.registry.record import recorded_run
+from tunesmith.registry.record import RunRecord, recorded_run
 from tunesmith.report.card import write_model_card
 from tunesmith.report.html import write_report
 from tunesmith.report.table import print_comparison
@@ -37,34 +38,43 @@ def run_training(
     *,
     overwrite: bool = False,
     resume: bool = False,
+    force: bool = False,
     console: Console | None = None,
 ) -> Path:
     """Fine-tune ``cfg.model`` on ``cfg.data``, write the run directory, record it in the registry.
 
-    Every ending is recorded: completed with its metrics, or failed/interrupted with the
-    one-line reason (the exception is re-raised unchanged).
+    The data check runs first (``force``: train past its blocking findings, recorded). Every
+    ending is recorded: completed with its metrics, or failed/interrupted with the one-line
+    reason (the exception is re-raised unchanged).
     """
     console = console or Console(stderr=True)
     with recorded_run(cfg, console) as record:
-        run_dir = _train_run(cfg, overwrite, resume, console)
+        run_dir = _train_run(cfg, overwrite, resume, force, console, record)
         record.finish(json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")))
     return run_dir
 
 
-def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> Path:
+def _train_run(
+    cfg: Config, overwrite: bool, resume: bool, force: bool, console: Console, record: RunRecord
+) -> Path:
     """The job, top to bottom: data, model, base eval, train, tuned eval, save, report."""
     method = get_method(cfg.method)
-    splits = make_splits(cfg.data, cfg.train.seed)  # bad data fails here, before any model loads
+    if resume:  # output problems first: they are found in a blink, the data check takes longer
+        resumable_run_dir(cfg.output)
+    else:
+        check_run_dir(cfg.output, overwrite)
+    checked = check_data(cfg, force, console)  # bad data stops here, before any model loads
+    record.forced_past(checked.forced_past)
+    # Forced past the data check: the rows it found unusable are left out rather than fatal.
+    splits = make_splits(cfg.data, cfg.train.seed, skip_bad=bool(checked.forced_past))
     check_installed(cfg.monitor)  # as does a tracker switched on without its package
     splits.test = subsample(
         splits.test, cfg.eval.max_examples, cfg.train.seed, stratify=splits.labels is not None
     )
-    if resume:
-        resumable_run_dir(cfg.output)
-    else:
-        check_run_dir(cfg.output, overwrite)
     env = load_environment(cfg, method, console)  # a bad model fails here, before any write
-    run_dir = Path(cfg.output) if resume else start_run_dir(cfg, splits, env, overwrite, console)
+    run_dir = (
+        Path(cfg.output) if resume else start_run_dir(cfg, splits, env, overwrite, console, checked)
+    )
 
     base = base_metrics(env, splits, cfg, run_dir)
     seed_everything(cfg.train.seed)  # adapters draw their initial weights from torch's RNG
@@ -153,11 +163,14 @@ def load_environment(cfg: Config, method, console: Console) -> Environment:
     return Environment(location, device, dtype, tokenizer, model)
 
 
-def start_run_dir(cfg: Config, splits, env: Environment, overwrite: bool, console) -> Path:
+def start_run_dir(
+    cfg: Config, splits, env: Environment, overwrite: bool, console, checked: DataCheck
+) -> Path:
     """Create the run directory with its config and manifest; say what is about to happen."""
     run_dir = create_run_dir(cfg.output, overwrite)
     dump_config(cfg, run_dir / "config.yaml")
-    write_json(run_dir / "run.json", _manifest(cfg, splits, env.location))
+    manifest = {**_manifest(cfg, splits, env.location), "data_check": checked.as_dict()}
+    write_json(run_dir / "run.json", manifest)
     console.print(
         f"[bold]{splits.task}[/]: {len(splits.train)} train / {len(splits.validation)} "
         f"validation / {len(splits.test)} test examples -> {run_dir}\n"

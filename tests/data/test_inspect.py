@@ -163,8 +163,10 @@ def test_identical_rows_and_missing_labels_block(tmp_path):
     rows = [(text, "") for text, _ in CLEAN[:7]] + CLEAN[7:]
     missing = inspect(write_csv(tmp_path / "missing.csv", rows))
     errors = [f for f in missing["findings"] if f["level"] == "error"]
-    assert [f["check"] for f in errors] == ["missing_values"]
-    assert "'label'" in errors[0]["message"] and "empty in 7 of 12" in errors[0]["message"]
+    assert [f["check"] for f in errors] == ["unusable_rows", "missing_values"]
+    assert "7 of 12 rows can't be used" in errors[0]["message"]
+    assert "missing.csv line 2: field 'label' is empty" in errors[0]["message"]
+    assert "'label'" in errors[1]["message"] and "empty in 7 of 12" in errors[1]["message"]
 
 
 def test_broken_file_is_a_one_line_error(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 
@@ -132,10 +131,6 @@ def test_sms_spam_quotes_stay_inside_the_text():
     assert records[285]["Label"] in ("ham", "spam")
 
 
-def _utf16(text: str) -> bytes:
-    return text.encode("utf-16")
-
-
 # (file name, content, substrings the message must contain)
 MALFORMED = [
     pytest.param("empty.csv", b"", ["empty"], id="empty"),
@@ -145,7 +140,6 @@ MALFORMED = [
     pytest.param(
         "l1.csv", b"text,label\nok,1\ncaf\xe9,2\n", ["line 3", "UTF-8", "0xe9"], id="latin-1"
     ),
-    pytest.param("u16.csv", _utf16("text,label\na,1\n"), ["UTF-16", "UTF-8"], id="utf-16"),
     pytest.param(
         "bad.json",
         '[{"a": 1},\n {"a": 2}\n {"a": 3}]',
@@ -168,10 +162,9 @@ MALFORMED = [
     pytest.param(
         "pretty.jsonl", '[\n  {"a": 1}\n]\n', ["line 1", "rename it to .json"], id="jsonl-is-array"
     ),
-    pytest.param("z.jsonl", gzip.compress(b'{"a": 1}\n'), ["gzip"], id="gzip-content"),
     pytest.param("bin.txt", b"abc\n\x00\x01\x02", ["line 2", "binary"], id="binary"),
     pytest.param("x.xlsx", b"PK\x03\x04", [".xlsx", ".csv, .tsv, .json, .jsonl"], id="unknown-ext"),
-    pytest.param("x.csv.gz", b"\x1f\x8b", ["decompress"], id="gz-extension"),
+    pytest.param("x.csv.gz", b"\x1f\x8b", ["not a valid gzip file"], id="truncated-gzip"),
     pytest.param(
         "wide.csv", "text,label\na,1\nb, c,2\n", ["line 3", "3 fields", "quotes"], id="extra-comma"
     ),

@@ -271,3 +271,33 @@ def _status(registry: Registry, run_id: int) -> str:
         return conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
     finally:
         conn.close()
+
+
+def test_forced_past_findings_are_stored_and_shown(registry, tmp_path):
+    from rich.console import Console
+
+    from tunesmith.registry.views import print_run
+
+    run_id = registry.start(tmp_path / "forced", CONFIG, [])
+    assert registry.get(str(run_id)).forced_past == []
+    finding = {"level": "error", "check": "leakage", "message": "t.csv: 2 rows leak", "fix": "x"}
+    registry.forced_past(run_id, [finding])
+    assert registry.get(str(run_id)).forced_past == [finding]
+    console = Console(record=True, width=200)
+    print_run(registry.get(str(run_id)), console)
+    shown = console.export_text()
+    assert "forced past" in shown and "t.csv: 2 rows leak" in shown
+
+
+def test_a_version_1_registry_is_upgraded_in_place(registry, tmp_path):
+    run_id = registry.start(tmp_path / "old", CONFIG, [])
+    conn = sqlite3.connect(registry.path)
+    with conn:  # turn the database back into what tunesmith wrote before forced_past existed
+        conn.execute("ALTER TABLE runs DROP COLUMN forced_past")
+        conn.execute("UPDATE schema_version SET version = 1")
+    conn.close()
+    registry.forced_past(run_id, [{"message": "m"}])
+    assert registry.get(str(run_id)).forced_past == [{"message": "m"}]
+    conn = sqlite3.connect(registry.path)
+    assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == 2
+    conn.close()

@@ -6,6 +6,7 @@ them into findings and a verdict is ``tunesmith.data.inspect``'s job.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections import Counter
@@ -144,14 +145,60 @@ def leakage(
     }
 
 
+def is_missing(value: object) -> bool:
+    """Absent, null, NaN or blank text: no value a model can learn from."""
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def missing_values(rows: Sequence[dict], fields: Sequence[str]) -> dict:
-    """Per field: rows where it is absent (or null) and rows where it is blank text."""
+    """Per field: rows where it is absent (null or NaN) and rows where it is blank text."""
     out = {}
     for name in fields:
-        missing = sum(1 for row in rows if row.get(name) is None)
+        missing = sum(
+            1 for row in rows if is_missing(row.get(name)) and not isinstance(row.get(name), str)
+        )
         empty = sum(1 for row in rows if isinstance(row.get(name), str) and not row[name].strip())
         out[name] = {"missing": missing, "empty": empty}
     return out
+
+
+#: Spellings of "no value" that exports write into label cells (pandas reads them all as NaN).
+PLACEHOLDERS = frozenset({"nan", "null", "none", "n/a", "na", "#n/a"})
+
+
+def label_kinds(values: Sequence[object], sources: Sequence[str], shown: int) -> dict:
+    """Labels written as numbers vs as words, and labels that are "no value" placeholders.
+
+    A column mixing 1 / 0 with "positive" / "negative" trains separate classes for what is
+    probably the same thing; "NaN" or "null" in a label cell is a missing label, not a class.
+    """
+    numbers, words, placeholders = [], [], []
+    for value, source in zip(values, sources, strict=True):
+        if is_missing(value):
+            continue
+        text = str(value).strip()
+        if text.lower() in PLACEHOLDERS:
+            placeholders.append({"source": source, "value": text})
+        elif (isinstance(value, (int, float)) and not isinstance(value, bool)) or _is_number(text):
+            numbers.append({"source": source, "value": text})
+        else:
+            words.append({"source": source, "value": text})
+    mixed = bool(numbers and words)
+    return {
+        "numbers": {"count": len(numbers), "examples": numbers[:shown] if mixed else []},
+        "words": {"count": len(words), "examples": words[:shown] if mixed else []},
+        "placeholders": {"count": len(placeholders), "examples": placeholders[:shown]},
+    }
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def label_balance(labels: Sequence[str], cfg: InspectConfig) -> dict:
@@ -198,8 +245,13 @@ def _looks_alike(a: str, b: str, cfg: InspectConfig) -> str | None:
     return None
 
 
-def encoding_problems(texts: Sequence[str], sources: Sequence[str], raw: bytes, shown: int):
-    """Mojibake, control characters and BOMs inside the text, and mixed line endings."""
+def encoding_problems(
+    texts: Sequence[str], sources: Sequence[str], endings: dict[str, int], shown: int
+) -> dict:
+    """Mojibake, control characters and BOMs inside the text, and mixed line endings.
+
+    ``endings`` counts the file's "crlf", "cr" and "lf" line ends (``LoadedFile.line_endings``).
+    """
     found: dict[str, dict] = {}
     checks: dict[str, Callable[[str], object]] = {
         "mojibake": _MOJIBAKE.search,
@@ -209,8 +261,7 @@ def encoding_problems(texts: Sequence[str], sources: Sequence[str], raw: bytes, 
     for name, test in checks.items():
         hits = [s for t, s in zip(texts, sources, strict=True) if test(t)]
         found[name] = {"count": len(hits), "examples": hits[:shown]}
-    crlf = raw.count(b"\r\n")
-    lf = raw.count(b"\n") - crlf
+    crlf, lf = endings["crlf"] + endings.get("cr", 0), endings["lf"]
     found["mixed_line_endings"] = {"crlf": crlf, "lf": lf, "mixed": bool(crlf and lf)}
     return found
 

@@ -57,10 +57,26 @@ def _missing(name: str, report: dict, limits: InspectConfig) -> list[dict]:
                 "missing_values",
                 f"{name}: field '{field}' is missing in {counts['missing']} and empty in "
                 f"{counts['empty']} of {rows} rows",
-                "fill in the values or remove those rows; rows without them are skipped",
+                "fill in the values or remove those rows",
             )
         )
     return out
+
+
+def _unusable(name: str, report: dict, limits: InspectConfig) -> list[dict]:
+    unusable = report.get("unusable") or {"count": 0}
+    if not unusable["count"]:
+        return []
+    first = unusable["examples"][0]
+    return [
+        finding(
+            "error",
+            "unusable_rows",
+            f"{name}: {unusable['count']} of {report['rows']} rows can't be used; the first: "
+            f"{position(first['source'])}: {first['reason']}",
+            "fix or remove those rows (train stops on them; `tunesmith train --force` skips them)",
+        )
+    ]
 
 
 def _duplicates(name: str, report: dict, limits: InspectConfig) -> list[dict]:
@@ -104,6 +120,7 @@ def _labels(name: str, report: dict, limits: InspectConfig) -> list[dict]:
                 f"if they mean the same, rewrite {variant['variant']!r} as {variant['of']!r}",
             )
         )
+    out += _label_kinds(name, labels.get("kinds"))
     if labels["rare"]:
         shown = ", ".join(repr(label) for label in labels["rare"][:10])
         out.append(
@@ -112,6 +129,41 @@ def _labels(name: str, report: dict, limits: InspectConfig) -> list[dict]:
                 "rare_labels",
                 f"{name}: {len(labels['rare'])} labels have very few rows: {shown}",
                 f"add examples (at least {limits.rare_label_rows} each) or merge/remove them",
+            )
+        )
+    return out
+
+
+def _label_kinds(name: str, kinds: dict | None) -> list[dict]:
+    """Labels mixing numbers and words, and "NaN"-like placeholders used as labels."""
+    if not kinds:
+        return []
+    out = []
+    numbers, words = kinds["numbers"], kinds["words"]
+    if numbers["count"] and words["count"]:
+        shown = "; ".join(
+            f"{position(e['source'])} = {e['value']!r}"
+            for e in (numbers["examples"][:2] + words["examples"][:2])
+        )
+        out.append(
+            finding(
+                "warning",
+                "mixed_label_types",
+                f"{name}: the label is a number in {numbers['count']} rows and a word in "
+                f"{words['count']} ({shown})",
+                "write each class one way: map the numbers to their names (or the names to "
+                "numbers); else '1' and 'positive' are trained as different classes",
+            )
+        )
+    holders = kinds["placeholders"]
+    if holders["count"]:
+        shown = "; ".join(f"{position(e['source'])} = {e['value']!r}" for e in holders["examples"])
+        out.append(
+            finding(
+                "warning",
+                "label_placeholders",
+                f"{name}: {holders['count']} labels look like a missing value ({shown})",
+                "fill in the real labels or remove those rows; else they are trained as a class",
             )
         )
     return out
@@ -184,7 +236,9 @@ def _shape(name: str, report: dict, limits: InspectConfig) -> list[dict]:
     return out
 
 
-FILE_CHECKS: list[Check] = [_identical, _missing, _duplicates, _labels, _encoding, _shape]
+FILE_CHECKS: list[Check] = [
+    _identical, _unusable, _missing, _duplicates, _labels, _encoding, _shape,
+]  # fmt: skip
 
 
 def leakage_findings(report: dict, train_file: str) -> list[dict]:

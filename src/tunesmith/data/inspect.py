@@ -14,11 +14,11 @@ from typing import Any
 
 from tunesmith.config import DataConfig, InspectConfig, TrainConfig
 from tunesmith.data import checks as ck
+from tunesmith.data.decode import format_suffix
 from tunesmith.data.examples import Example
 from tunesmith.data.findings import FILE_CHECKS, leakage_findings
-from tunesmith.data.load import Record, read_records
-from tunesmith.data.tasks import detect_task, resolve_fields, to_examples
-from tunesmith.errors import TunesmithError
+from tunesmith.data.load import Record, read_file
+from tunesmith.data.tasks import convert_records, detect_task, resolve_fields
 
 # Long enough that encode_examples never cuts: inspection wants each example's full length.
 _NO_LIMIT = 10**9
@@ -26,11 +26,12 @@ _NO_LIMIT = 10**9
 
 @dataclasses.dataclass
 class _Split:
-    """One file as read: its records and raw bytes (for line endings)."""
+    """One file as read: its records, the repairs made reading it, its line-ending counts."""
 
     path: Path
     records: list[Record]
-    raw: bytes
+    repairs: list[str]
+    line_endings: dict[str, int]
 
 
 def inspect_files(
@@ -51,8 +52,14 @@ def inspect_files(
     earlier: dict[str, Any] = {"keys": {}, "indexes": []}
     files = []
     for position, split in enumerate(splits):
-        examples = _examples(split.records, task, cfg)
+        examples, bad = convert_records(split.records, task, cfg)
         report, index = _inspect_split(split, examples, task, cfg, tokenizer, max_length, limits)
+        report["unusable"] = {
+            "count": len(bad),
+            "examples": [
+                {"source": r.source, "reason": why} for r, why in bad[: limits.examples_shown]
+            ],
+        }
         keys, texts, sources = _columns(examples)
         if position:
             report["leakage"] = ck.leakage(keys, texts, sources, earlier, limits)
@@ -75,24 +82,9 @@ def inspect_files(
 
 
 def _read(path: Path) -> _Split:
-    """Records of ``path`` (one-line TunesmithError if broken) and its bytes."""
-    records = read_records(path)
-    return _Split(path, records, path.read_bytes())
-
-
-def _examples(records: list[Record], task: str, cfg: DataConfig) -> list[Example]:
-    """Every record that converts; broken ones are left to the missing-values check."""
-    try:
-        return to_examples(records, task, cfg)
-    except TunesmithError:
-        pass
-    out = []
-    for record in records:
-        try:
-            out.extend(to_examples([record], task, cfg))
-        except TunesmithError:
-            continue
-    return out
+    """``path`` as read (one-line TunesmithError if it can't be)."""
+    loaded = read_file(path)
+    return _Split(path, loaded.records, loaded.repairs, loaded.line_endings)
 
 
 def _columns(examples: list[Example]) -> tuple[list[str], list[str], list[str]]:
@@ -112,7 +104,8 @@ def _inspect_split(split, examples, task, cfg, tokenizer, max_length, limits):
     stats = ck.length_stats(lengths, max_length, "tokens" if tokenizer is not None else "words")
     report = {
         "file": str(split.path),
-        "format": split.path.suffix.lower().lstrip("."),
+        "format": format_suffix(split.path).lstrip("."),
+        "repairs": split.repairs,
         "task": task,
         "label_field": cfg.label_field,
         "rows": len(rows),
@@ -124,7 +117,7 @@ def _inspect_split(split, examples, task, cfg, tokenizer, max_length, limits):
         "encoding": ck.encoding_problems(
             [_raw_text(r.data) for r in split.records],
             [r.source for r in split.records],
-            split.raw,
+            split.line_endings,
             limits.examples_shown,
         ),
         "lengths": stats,
@@ -136,6 +129,11 @@ def _inspect_split(split, examples, task, cfg, tokenizer, max_length, limits):
         labels = _labels(rows, cfg.label_field)
         report["labels"] = ck.label_balance(labels, limits)
         report["labels"]["variants"] = ck.label_variants(report["labels"]["counts"], limits)
+        report["labels"]["kinds"] = ck.label_kinds(
+            [r.data.get(cfg.label_field) for r in split.records],
+            [r.source for r in split.records],
+            limits.examples_shown,
+        )
     return report, index
 
 
@@ -153,7 +151,7 @@ def _labels(rows: list[dict], field: str) -> list[str]:
     out = []
     for row in rows:
         value = row.get(field)
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if ck.is_missing(value):
             continue
         if isinstance(value, float) and value.is_integer():
             value = int(value)

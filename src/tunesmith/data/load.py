@@ -1,76 +1,81 @@
 """Read a user's data file into records: one dict per row, line or JSON object.
 
-Formats are chosen by extension (.csv, .tsv, .json, .jsonl/.ndjson, .txt). Every problem a user
-can cause (a wrong path, a file that is not UTF-8, a broken line) becomes a one-line
-``TunesmithError`` naming the file and line; no parser exception escapes.
+Formats are chosen by extension (.csv, .tsv, .json, .jsonl/.ndjson, .txt; also compressed with
+.gz, .bz2 or .xz). What is unambiguous is repaired and reported (``LoadedFile.repairs``: a BOM,
+UTF-16, CRLF line ends, ...; see ``tunesmith.data.decode``); every other problem a user can cause
+(a wrong path, a file that is not UTF-8, a broken line) becomes a one-line ``TunesmithError``
+naming the file and line; no parser exception escapes. Nothing is ever skipped silently.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunesmith.data.decode import decode, decompress, format_suffix
+from tunesmith.data.delimited import Parsed, parse_csv, parse_tsv
+from tunesmith.data.records import Record, position
 from tunesmith.errors import TunesmithError
+
+__all__ = ["LoadedFile", "Record", "position", "read_file", "read_records"]
+
+Parser = Callable[[str, str], Parsed]
 
 
 @dataclass(frozen=True)
-class Record:
-    """One raw row of a data file, before it is interpreted as an example of a task.
+class LoadedFile:
+    """A data file as read: its records, what was repaired on the way, and its line endings.
 
-    ``line`` is the 1-based line in the file, or the 1-based item index for a JSON array;
-    ``source`` is "file:line", the form later stages put in their messages.
+    ``repairs`` are short notes ("stripped a UTF-8 byte order mark", "3 Windows (CRLF) line
+    endings read as LF"); ``line_endings`` counts the file's "crlf", "cr" and "lf" line ends.
     """
 
-    data: dict[str, Any]
-    line: int
-    source: str
-
-    @property
-    def file(self) -> str:
-        """The file name as the user gave it."""
-        return self.source.rsplit(":", 1)[0]
-
-    @property
-    def where(self) -> str:
-        """Position for messages: "train.csv line 17", or "data.json item 17" for JSON arrays."""
-        return position(self.source)
+    records: list[Record]
+    repairs: list[str]
+    line_endings: dict[str, int]
 
 
-def position(source: str) -> str:
-    """A "file:line" source in words: "train.csv line 17", or "data.json item 17"."""
-    file, _, line = source.rpartition(":")
-    unit = "item" if file.lower().endswith(".json") else "line"
-    return f"{file} {unit} {line}"
+def read_file(path: str | Path) -> LoadedFile:
+    """Read a .csv, .tsv, .json, .jsonl/.ndjson or .txt file (optionally .gz/.bz2/.xz).
 
-
-def read_records(path: str | Path) -> list[Record]:
-    """Read every record of a .csv, .tsv, .json, .jsonl/.ndjson or .txt file (UTF-8, BOM ok)."""
+    Only unambiguous problems are repaired, each with a note; anything else is a one-line
+    ``TunesmithError`` naming the file and line. The file itself is never written.
+    """
     path = Path(path)
     name = str(path)
     _check_path(path)
-    parser = _parser_for(path)
-    text = _decode(name, _read_bytes(path))
-    records = parser(name, text.replace("\r\n", "\n"))
+    parser = _parser_for(path, format_suffix(path))
+    data, notes = decompress(path, _read_bytes(path))
+    if not data.strip():
+        raise TunesmithError(f"{name}: the file is empty (or only whitespace); add data to it")
+    text, decode_notes, endings = decode(name, data)
+    records, parse_notes = parser(name, text)
     if not records:
         raise TunesmithError(f"{name}: no records found; add data rows to the file")
-    return records
+    return LoadedFile(records, notes + decode_notes + parse_notes, endings)
 
 
-def _parser_for(path: Path) -> Callable[[str, str], list[Record]]:
+def read_records(path: str | Path) -> list[Record]:
+    """The records of ``path`` (see ``read_file``), without the repair notes."""
+    return read_file(path).records
+
+
+def _parser_for(path: Path, suffix: str) -> Parser:
     """The parser for the file's extension, or a clear error naming the supported ones."""
-    suffix = path.suffix.lower()
     if suffix in PARSERS:
         return PARSERS[suffix]
-    if suffix in (".gz", ".zip", ".bz2", ".xz", ".zst"):
-        raise TunesmithError(f"{path}: compressed files are not read; decompress it first")
     supported = ", ".join(PARSERS)
+    if path.suffix.lower() in (".zip", ".zst", ".7z", ".rar", ".tar"):
+        raise TunesmithError(f"{path}: archives are not read; extract the {supported} file")
     shown = f"'{suffix}'" if suffix else "no extension"
-    raise TunesmithError(f"{path}: unsupported file type ({shown}); use one of {supported}")
+    inside = f" inside '{path.suffix}'" if suffix != path.suffix.lower() else ""
+    raise TunesmithError(
+        f"{path}: unsupported file type ({shown}{inside}); use one of {supported} "
+        "(optionally compressed: .gz, .bz2, .xz)"
+    )
 
 
 def _check_path(path: Path) -> None:
@@ -84,46 +89,13 @@ def _check_path(path: Path) -> None:
 def _read_bytes(path: Path) -> bytes:
     """The file's bytes; permission and other OS problems are explained."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except PermissionError:
-        raise TunesmithError(f"{path}: permission denied; make the file readable") from None
+        raise TunesmithError(
+            f"{path}: permission denied; make the file readable (chmod u+r {path})"
+        ) from None
     except OSError as err:
         raise TunesmithError(f"{path}: cannot be read ({err.strerror}); check the file") from None
-    if not data.strip():
-        raise TunesmithError(f"{path}: the file is empty; add data to it")
-    return data
-
-
-# Signatures of files people export by mistake: a clearer hint than "not UTF-8".
-_MAGIC = {
-    b"\x1f\x8b": "gzip-compressed; decompress it first (gunzip)",
-    b"PK\x03\x04": "a zip archive (or an Excel workbook); unzip it or export it as CSV",
-    b"\xff\xfe": "UTF-16 encoded; re-save it as UTF-8",
-    b"\xfe\xff": "UTF-16 encoded; re-save it as UTF-8",
-}
-
-
-def _decode(name: str, data: bytes) -> str:
-    """Text of a UTF-8 file (a BOM is dropped); binary or other encodings are explained."""
-    for magic, what in _MAGIC.items():
-        if data.startswith(magic):
-            raise TunesmithError(f"{name}: the file is {what}")
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        line = data.count(b"\n", 0, nul) + 1
-        raise TunesmithError(
-            f"{name} line {line}: binary content (NUL byte at offset {nul}); "
-            "give a UTF-8 text file (.csv, .tsv, .json, .jsonl or .txt)"
-        )
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        byte = data[err.start]
-        raise TunesmithError(
-            f"{name} line {line}: not valid UTF-8 (byte 0x{byte:02x} at offset {err.start}); "
-            "re-save the file as UTF-8"
-        ) from None
 
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:
@@ -137,37 +109,84 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
             yield number, line
 
 
-def _parse_txt(name: str, text: str) -> list[Record]:
+def _parse_txt(name: str, text: str) -> Parsed:
     """Each non-blank line of a plain-text file is one record {"text": line}."""
-    return [Record({"text": line}, n, f"{name}:{n}") for n, line in _lines(text)]
+    return [Record({"text": line}, n, f"{name}:{n}") for n, line in _lines(text)], []
 
 
-def _parse_jsonl(name: str, text: str) -> list[Record]:
-    """One JSON object per line; blank lines are skipped."""
-    records = []
+class _DuplicateKey(ValueError):
+    """An object names the same key twice: json keeps the last value, silently dropping one."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKey(key)
+        obj[key] = value
+    return obj
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, object_pairs_hook=_unique_keys)
+
+
+def _parse_jsonl(name: str, text: str) -> Parsed:
+    """One JSON object per line; blank lines are skipped, every bad line is counted."""
+    records: list[Record] = []
+    bad: list[tuple[int, str]] = []
+    boms = 0
     for n, line in _lines(text):
+        if line.startswith("\ufeff"):
+            # Files joined with cat keep each one's byte order mark at the start of a line.
+            line, boms = line[1:], boms + 1
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            hint = "fix the line or remove it"
-            if n == 1 and line.lstrip().startswith("["):
-                hint = "the file looks like one JSON array: rename it to .json"
-            raise TunesmithError(
-                f"{name} line {n}: invalid JSON ({err.msg} at column {err.colno}); {hint}"
-            ) from None
+            obj = _loads(line)
+        except (json.JSONDecodeError, _DuplicateKey) as err:
+            bad.append((n, _jsonl_problem(line, err)))
+            continue
         if not isinstance(obj, dict):
-            raise TunesmithError(
-                f"{name} line {n}: expected a JSON object {{...}}, found {_kind(obj)}; "
-                "put one object per line"
-            )
+            hint = "put one object {...} per line"
+            if isinstance(obj, list) and len(bad) + len(records) == 0:
+                hint = "the file looks like one JSON array: rename it to .json"
+            bad.append((n, f"expected a JSON object {{...}}, found {_kind(obj)}; {hint}"))
+            continue
         records.append(Record(obj, n, f"{name}:{n}"))
-    return records
+    if bad:
+        (n, problem), others = bad[0], [str(line) for line, _ in bad[1:]]
+        more = f" (also bad: line {', '.join(others[:10])}{' ...' if len(others) > 10 else ''})"
+        raise TunesmithError(f"{name} line {n}: {problem}{more if others else ''}")
+    notes = [f"stripped {_count(boms, 'byte order mark')} at line starts (joined files?)"]
+    return records, notes if boms else []
 
 
-def _parse_json(name: str, text: str) -> list[Record]:
+def _count(n: int, what: str) -> str:
+    """ "1 line", "2 lines"."""
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def _jsonl_problem(line: str, err: Exception) -> str:
+    """What is wrong with one line of a .jsonl file, and what to do about it."""
+    if isinstance(err, _DuplicateKey):
+        return f"key '{err}' appears twice in one object; keep one of them"
+    assert isinstance(err, json.JSONDecodeError)
+    hint = "fix the line or remove it"
+    stripped = line.strip()
+    if stripped.startswith("["):
+        hint = "the file looks like one JSON array: rename it to .json"
+    elif stripped == "{" or not stripped.startswith("{"):
+        hint = "put each object on one line (jq -c . FILE)"
+    return f"invalid JSON ({err.msg} at column {err.colno}); {hint}"
+
+
+def _parse_json(name: str, text: str) -> Parsed:
     """A JSON array of objects, or an object holding exactly one such array ({"data": [...]})."""
     try:
-        doc = json.loads(text)
+        doc = _loads(text)
+    except _DuplicateKey as err:
+        raise TunesmithError(
+            f"{name}: key '{err}' appears twice in one object; keep one of them"
+        ) from None
     except json.JSONDecodeError as err:
         hint = "fix the JSON syntax"
         if err.msg.startswith("Extra data"):
@@ -175,30 +194,33 @@ def _parse_json(name: str, text: str) -> list[Record]:
         raise TunesmithError(
             f"{name} line {err.lineno}: invalid JSON ({err.msg} at column {err.colno}); {hint}"
         ) from None
-    items = _json_items(name, doc)
+    items, notes = _json_items(name, doc)
     for i, item in enumerate(items, start=1):
         if not isinstance(item, dict):
             raise TunesmithError(
                 f"{name} item {i}: expected a JSON object {{...}}, found {_kind(item)}; "
                 "make every item of the list an object"
             )
-    return [Record(item, i, f"{name}:{i}") for i, item in enumerate(items, start=1)]
+    return [Record(item, i, f"{name}:{i}") for i, item in enumerate(items, start=1)], notes
 
 
-def _json_items(name: str, doc: Any) -> list[Any]:
+def _json_items(name: str, doc: Any) -> tuple[list[Any], list[str]]:
     """The list of items in a JSON document: the document itself or its single list value."""
     if isinstance(doc, list):
-        return doc
+        return doc, []
     if isinstance(doc, dict):
         lists = [key for key, value in doc.items() if isinstance(value, list)]
         if len(lists) == 1:
-            return doc[lists[0]]
+            return doc[lists[0]], [f"records read from the '{lists[0]}' list of the object"]
         keys = ", ".join(list(doc)[:8]) or "none"
+        why = "more than one list" if lists else "no list"
         raise TunesmithError(
-            f"{name}: expected a list of objects (or an object holding one list), "
-            f"found an object with keys: {keys}; put the records in a JSON list [...]"
+            f"{name}: expected a list of objects (or an object holding one list), found an "
+            f"object with {why} (keys: {keys}); put the records in one JSON list [...]"
         )
-    raise TunesmithError(f"{name}: expected a list of objects, found {_kind(doc)}")
+    raise TunesmithError(
+        f"{name}: expected a list of objects, found {_kind(doc)}; put the records in a list [...]"
+    )
 
 
 def _kind(value: Any) -> str:
@@ -209,107 +231,9 @@ def _kind(value: Any) -> str:
     return names.get(type(value), "a number")
 
 
-def _parse_csv(name: str, text: str) -> list[Record]:
-    """Comma-separated values with a header row and standard double-quote quoting."""
-    return _parse_table(name, text, ",", quoted=True)
-
-
-def _parse_tsv(name: str, text: str) -> list[Record]:
-    """Tab-separated values with a header row.
-
-    Quoting is off first: TSV files such as SST-2 and SMS Spam hold unbalanced quote characters
-    inside the text. Only when that leaves rows with the wrong number of fields (a TSV whose
-    fields really are quoted, e.g. because they contain tabs) is standard quoting tried.
-    """
-    try:
-        return _parse_table(name, text, "\t", quoted=False)
-    except TunesmithError as unquoted_error:
-        try:
-            return _parse_table(name, text, "\t", quoted=True)
-        except TunesmithError:
-            raise unquoted_error from None
-
-
-def _parse_table(name: str, text: str, delimiter: str, quoted: bool) -> list[Record]:
-    """Rows of a delimited file as dicts keyed by the header row."""
-    rows = _table_rows(name, text, delimiter, quoted)
-    first = next(rows, None)
-    if first is None:
-        raise TunesmithError(f"{name}: the file is empty; add a header row and data rows")
-    header = _header(name, first[1])
-    records = []
-    for n, row in rows:
-        if len(row) != len(header):
-            raise TunesmithError(_field_count_message(name, n, len(row), header, delimiter))
-        records.append(Record(dict(zip(header, row, strict=True)), n, f"{name}:{n}"))
-    if not records:
-        raise TunesmithError(f"{name}: has a header row but no data rows; add examples below it")
-    return records
-
-
-def _table_rows(name: str, text: str, delimiter: str, quoted: bool) -> Iterator[tuple[int, list]]:
-    """(starting line, fields) of each non-blank row; csv errors become one-line messages."""
-    # strict: a stray or unclosed quote is an error rather than silently swallowing the rest
-    # of the file into one field.
-    stream = io.StringIO(text, newline="")
-    reader = csv.reader(
-        stream,
-        delimiter=delimiter,
-        quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE,
-        strict=True,
-    )
-    start = 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as err:
-            raise TunesmithError(
-                f"{name} line {start}: cannot parse the row ({err}); "
-                'check for an unclosed or stray quote (") near this line'
-            ) from None
-        if any(cell.strip() for cell in row):
-            yield start, row
-        start = reader.line_num + 1
-
-
-def _header(name: str, row: list[str]) -> list[str]:
-    """Column names from the header row, which must be non-empty and distinct."""
-    header = [cell.strip() for cell in row]
-    seen: set[str] = set()
-    for i, column in enumerate(header, start=1):
-        if not column:
-            raise TunesmithError(
-                f"{name} line 1: column {i} of the header row has no name; "
-                "the first row must name every column (e.g. text,label)"
-            )
-        if column in seen:
-            raise TunesmithError(
-                f"{name} line 1: the header row names column '{column}' twice; "
-                "give every column a distinct name"
-            )
-        seen.add(column)
-    return header
-
-
-def _field_count_message(name: str, line: int, count: int, header: list[str], sep: str) -> str:
-    """Why a row has the wrong number of fields, and how to fix it."""
-    what = "commas" if sep == "," else "tabs"
-    fix = (
-        "put double quotes around text that contains commas"
-        if sep == ","
-        else "remove tab characters from the text"
-    )
-    return (
-        f"{name} line {line}: {count} fields but the header has {len(header)} "
-        f"({', '.join(header)}); the row has extra or missing {what}: {fix}"
-    )
-
-
-PARSERS: dict[str, Callable[[str, str], list[Record]]] = {
-    ".csv": _parse_csv,
-    ".tsv": _parse_tsv,
+PARSERS: dict[str, Parser] = {
+    ".csv": parse_csv,
+    ".tsv": parse_tsv,
     ".json": _parse_json,
     ".jsonl": _parse_jsonl,
     ".ndjson": _parse_jsonl,

@@ -18,11 +18,12 @@ from tunesmith.data.tasks import detect_task, resolve_fields, to_examples
 from tunesmith.errors import TunesmithError
 
 
-def make_splits(cfg: DataConfig, seed: int) -> Splits:
+def make_splits(cfg: DataConfig, seed: int, skip_bad: bool = False) -> Splits:
     """Read ``cfg.train`` (and the validation/test files if given) into deterministic splits.
 
     Missing validation/test files are replaced by ``validation_fraction`` / ``test_fraction``
-    of the de-duplicated training file, stratified by label for classification.
+    of the de-duplicated training file, stratified by label for classification. A record that
+    can't become an example is an error, or left out with ``skip_bad`` (``train --force``).
     """
     if not cfg.train:
         raise TunesmithError("data.train is not set; point it at your training file")
@@ -31,9 +32,12 @@ def make_splits(cfg: DataConfig, seed: int) -> Splits:
     records = read_records(train_file)
     task = detect_task(records, cfg)
     cfg = resolve_fields(records, task, cfg)
-    validation = _read_file(cfg.validation, task, cfg)
-    test = _read_file(cfg.test, task, cfg)
-    train = _without(_dedupe(to_examples(records, task, cfg)), validation + test, train_file)
+    validation = _read_file(cfg.validation, task, cfg, skip_bad)
+    test = _read_file(cfg.test, task, cfg, skip_bad)
+    examples = to_examples(records, task, cfg, skip_bad)
+    if not examples:
+        raise TunesmithError(f"{train_file}: no usable examples; fix the file")
+    train = _without(_dedupe(examples), validation + test, train_file)
     labels = _labels(train, cfg) if task == "classification" else None
     if labels:
         _check_labels(validation + test, labels, cfg)
@@ -80,9 +84,9 @@ def _check_fractions(cfg: DataConfig) -> None:
         )
 
 
-def _read_file(path: str | None, task: str, cfg: DataConfig) -> list[Example]:
+def _read_file(path: str | None, task: str, cfg: DataConfig, skip_bad: bool) -> list[Example]:
     """Examples of a validation or test file, read with the training file's task and columns."""
-    return to_examples(read_records(path), task, cfg) if path else []
+    return to_examples(read_records(path), task, cfg, skip_bad) if path else []
 
 
 def _dedupe(examples: list[Example]) -> list[Example]:

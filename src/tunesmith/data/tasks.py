@@ -9,6 +9,7 @@ text for continued pre-training). Column names are detected from common spelling
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
@@ -51,9 +52,28 @@ def detect_task(records: list[Record], cfg: DataConfig) -> str:
         return "chat"
     if _instruction_format(keys):
         return "instruction"
+    _check_instruction_without_answer(records[0].file if records else "", keys)
     if cfg.label_field or (_label_field(keys, cfg) and _text_field(keys, cfg)):
         return "classification"
     return "text"
+
+
+def _check_instruction_without_answer(file: str, keys: list[str]) -> None:
+    """An "instruction" or "prompt" field with no answer field is a broken instruction file.
+
+    Guessing another task would train on the wrong thing: without this check a file of
+    instruction/input rows would silently become plain text read from "input".
+    """
+    for instruction, _, output in INSTRUCTION_FORMATS:
+        found = _find(keys, instruction)
+        if found:
+            answers = sorted({fmt[2] for fmt in INSTRUCTION_FORMATS if fmt[0] == instruction})
+            raise TunesmithError(
+                f"{file}: the records have the field '{found}' but no field "
+                f"{' or '.join(repr(a) for a in answers)} "
+                f"(fields: {', '.join(keys[:12])}); add the '{output}' field with the expected "
+                "answer, or set data.task if this is not an instruction file"
+            )
 
 
 def resolve_fields(records: list[Record], task: str, cfg: DataConfig) -> DataConfig:
@@ -84,10 +104,30 @@ def resolve_fields(records: list[Record], task: str, cfg: DataConfig) -> DataCon
     return dataclasses.replace(cfg, task=task, text_field=text, label_field=label)
 
 
-def to_examples(records: list[Record], task: str, cfg: DataConfig) -> list[Example]:
+def to_examples(
+    records: list[Record], task: str, cfg: DataConfig, skip_bad: bool = False
+) -> list[Example]:
     """Convert every record to an ``Example`` of ``task``; bad records raise one TunesmithError.
 
-    The error names the first bad record's file and line and how many are bad in all.
+    The error names the first bad record's file and line and how many are bad in all. With
+    ``skip_bad`` (``tunesmith train --force``) they are left out instead.
+    """
+    examples, bad = convert_records(records, task, cfg)
+    if bad and not skip_bad:
+        first, reason = bad[0]
+        others = len(bad) - 1
+        more = f" (and {others} more bad record{'s' if others > 1 else ''})" if others else ""
+        fix = "fix them or remove them" if more else "fix it or remove it"
+        raise TunesmithError(f"{first.where}: {reason}{more}; {fix}")
+    return examples
+
+
+def convert_records(
+    records: list[Record], task: str, cfg: DataConfig
+) -> tuple[list[Example], list[tuple[Record, str]]]:
+    """(examples, [(record, why it can't be used)]): every record of ``task``, good or bad.
+
+    A problem of the whole file (a missing column) is still a TunesmithError.
     """
     cfg = resolve_fields(records, task, cfg)
     if task == "classification":
@@ -98,24 +138,13 @@ def to_examples(records: list[Record], task: str, cfg: DataConfig) -> list[Examp
         convert = _chat
     else:
         convert = _text(cfg)
-    return _convert_all(records, convert)
-
-
-def _convert_all(records: list[Record], convert: Callable[[Record], Example]) -> list[Example]:
-    """Apply ``convert`` to each record, reporting all bad records at once."""
     examples, bad = [], []
     for record in records:
         try:
             examples.append(convert(record))
         except _BadRecord as err:
             bad.append((record, str(err)))
-    if bad:
-        first, reason = bad[0]
-        others = len(bad) - 1
-        more = f" (and {others} more bad record{'s' if others > 1 else ''})" if others else ""
-        fix = "fix them or remove them" if more else "fix it or remove it"
-        raise TunesmithError(f"{first.where}: {reason}{more}; {fix}")
-    return examples
+    return examples, bad
 
 
 # -- field names -------------------------------------------------------------------------------
@@ -185,6 +214,8 @@ def _require(field: str | None, what: str, cfg: DataConfig, file: str, keys: lis
 def _value(data: dict[str, Any], key: str, what: str, required: bool = True) -> str:
     """The text in ``data[key]``: numbers become strings; missing, empty or nested is bad."""
     value = data.get(key)
+    if isinstance(value, float) and math.isnan(value):
+        value = None  # JSON's NaN (pandas' missing value) is no text and no label
     if value is None or (isinstance(value, str) and not value.strip()):
         if not required:
             return ""

@@ -27,6 +27,11 @@ class RunRecord:
     run_id: int | None
     console: Console
 
+    def forced_past(self, findings: list[dict[str, Any]]) -> None:
+        """Record the blocking data findings this run was forced past (nothing when none)."""
+        if self.run_id is not None and findings:
+            _quietly(self.console, self.registry.forced_past, self.run_id, findings)
+
     def finish(self, metrics: dict[str, Any]) -> None:
         """Record the run as completed with its metrics.json contents."""
         if self.run_id is not None:

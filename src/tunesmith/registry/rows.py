@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,8 @@ class RunRow:
     """A recorded run: where, when, how it ended, and what it measured.
 
     Times are seconds since the epoch; ``metrics`` is metrics.json as written (None until the run
-    completes); ``tuned``/``base`` hold the headline figures (None where not measured).
+    completes); ``tuned``/``base`` hold the headline figures (None where not measured);
+    ``forced_past`` lists the blocking data findings ``train --force`` trained past.
     """
 
     id: int
@@ -38,6 +39,7 @@ class RunRow:
     tuned: dict[str, float | None]
     base: dict[str, float | None]
     train_runtime_s: float | None
+    forced_past: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -71,6 +73,7 @@ class RunRow:
             tuned={key: row[f"tuned_{key}"] for key in HEADLINE_KEYS},
             base={key: row[f"base_{key}"] for key in HEADLINE_KEYS},
             train_runtime_s=row["train_runtime_s"],
+            forced_past=json.loads(row["forced_past"]) if row["forced_past"] else [],
         )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from tunesmith.errors import TunesmithError
 
 #: Bump when the ``runs`` table changes, and add the step from the previous version to MIGRATIONS.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Seconds a statement waits for another process's lock before giving up.
 LOCK_TIMEOUT_S = 30.0
@@ -45,14 +45,18 @@ CREATE TABLE IF NOT EXISTS runs (
     base_accuracy REAL,
     base_loss REAL,
     base_perplexity REAL,
-    train_runtime_s REAL
+    train_runtime_s REAL,
+    forced_past TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_dir ON runs (run_dir);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
 """
 
-#: version -> SQL statements that upgrade a database from ``version - 1`` (none yet).
-MIGRATIONS: dict[int, tuple[str, ...]] = {}
+#: version -> SQL statements that upgrade a database from ``version - 1``.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 2: the blocking data-check findings a run was forced past (JSON list; NULL = none).
+    2: ("ALTER TABLE runs ADD COLUMN forced_past TEXT",),
+}
 
 
 def connect(path: Path) -> sqlite3.Connection:

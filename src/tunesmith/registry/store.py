@@ -75,6 +75,10 @@ class Registry:
         }
         self._update(run_id, values)
 
+    def forced_past(self, run_id: int, findings: builtins.list[dict[str, Any]]) -> None:
+        """Record that run ``run_id`` trained past these blocking data findings (--force)."""
+        self._update(run_id, {"forced_past": json.dumps(findings)})
+
     def fail(self, run_id: int, status: str, reason: str) -> None:
         """Mark run ``run_id`` as ended by ``status`` (failed, interrupted, diverged) and why."""
         if status not in FAILURE_STATUSES:
@@ -169,7 +173,7 @@ class Registry:
 
 
 def data_hash(paths: builtins.list[str]) -> str | None:
-    """sha256 hex of the data files' bytes, in order; missing files are skipped.
+    """sha256 hex of the data files' bytes, in order; missing or unreadable files are skipped.
 
     None when none of the files exists (nothing to fingerprint). Each file's size goes in
     before its bytes, so moving bytes from one file to the next changes the hash.
@@ -178,13 +182,15 @@ def data_hash(paths: builtins.list[str]) -> str | None:
     found = False
     for name in paths:
         path = Path(name).expanduser()
-        if not path.is_file():
-            continue
+        try:
+            with path.open("rb") as handle:
+                size = path.stat().st_size.to_bytes(8, "little")
+                digest.update(size)
+                while block := handle.read(_HASH_BLOCK):
+                    digest.update(block)
+        except OSError:
+            continue  # missing, a directory or unreadable: the data check explains it, not us
         found = True
-        digest.update(path.stat().st_size.to_bytes(8, "little"))
-        with path.open("rb") as handle:
-            while block := handle.read(_HASH_BLOCK):
-                digest.update(block)
     return digest.hexdigest() if found else None
 
 

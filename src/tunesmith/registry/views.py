@@ -104,6 +104,9 @@ def print_run(row: RunRow, console: Console) -> None:
     facts.add_row("data sha256", row.data_hash or MISSING)
     facts.add_row("model / method / task", f"{row.model} / {row.method} / {row.task}")
     facts.add_row("train runtime", _duration(row.train_runtime_s))
+    if row.forced_past:
+        problems = "; ".join(f["message"] for f in row.forced_past)
+        facts.add_row("forced past", f"{len(row.forced_past)} blocking data problems: {problems}")
     console.print(facts, highlight=False)
     if row.metrics is not None:
         console.print(_headline_table(row))

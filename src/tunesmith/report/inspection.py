@@ -33,6 +33,10 @@ def print_inspection(report: dict, console: Console) -> None:
     """Per-file summary table, label counts, then the verdict and each finding with its fix."""
     console.print(_summary_table(report))
     for file in report["files"]:
+        for note in file.get("repairs") or []:
+            line = f"[cyan]repaired[/] {file['file']}: {note}"
+            console.print(line, highlight=False, soft_wrap=True)
+    for file in report["files"]:
         if file.get("labels"):
             console.print(_labels_table(file))
     style = _STYLE[report["verdict"]]
@@ -49,6 +53,7 @@ def _summary_rows(file: dict) -> list[tuple[str, str]]:
     encoding = sum(v["count"] for k, v in enc.items() if k != "mixed_line_endings")
     return [
         ("format / task", f"{file['format']} / {file['task']}"),
+        ("repaired on reading", "; ".join(file.get("repairs") or []) or "nothing"),
         ("rows (usable)", f"{file['rows']:,} ({file['examples']:,})"),
         ("fields", ", ".join(file["fields"])),
         ("missing or empty", str(sum(m["missing"] + m["empty"] for m in file["missing"].values()))),
