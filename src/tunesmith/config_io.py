@@ -161,7 +161,9 @@ def _coerce_mapping(hint: Any, value: Any, source: str, key: str) -> dict:
         raise TunesmithError(f"{source}: {key} must be a mapping, e.g. {{a: b}}; got {value!r}")
     key_type, value_type = get_args(hint)
     return {
-        _coerce(key_type, k, source, f"{key} key {k!r}"): _coerce(value_type, v, source, f"{key}.{k}")
+        _coerce(key_type, k, source, f"{key} key {k!r}"): _coerce(
+            value_type, v, source, f"{key}.{k}"
+        )
         for k, v in value.items()
     }
 

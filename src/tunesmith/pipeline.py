@@ -13,7 +13,9 @@ from rich.console import Console
 
 from tunesmith.config import Config
 from tunesmith.config_io import dump_config
-from tunesmith.data.encode import Encoded, encode_examples
+from tunesmith.data.augment import augment_train
+from tunesmith.data.cache import encode_cached
+from tunesmith.data.encode import Encoded
 from tunesmith.data.split import make_splits, subsample
 from tunesmith.errors import TunesmithError
 from tunesmith.evaluate.run import evaluate
@@ -63,6 +65,7 @@ def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> 
     else:
         check_run_dir(cfg.output, overwrite)
     env = load_environment(cfg, method, console)  # a bad model fails here, before any write
+    augment_train(splits, cfg, env.model, env.tokenizer)  # train split only, before any write
     run_dir = Path(cfg.output) if resume else start_run_dir(cfg, splits, env, overwrite, console)
 
     base = base_metrics(env, splits, cfg, run_dir)
@@ -70,8 +73,12 @@ def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> 
     env.model = method.prepare(env.model, cfg)
     trainable, total = count_parameters(env.model)
     console.print(f"method {cfg.method}: {trainable:,} trainable of {total:,} parameters")
-    train_set = encode_examples(splits.train, env.tokenizer, cfg.train.max_length)
-    val_set = encode_examples(splits.validation, env.tokenizer, cfg.train.max_length)
+    train_set = encode_cached(
+        splits.train, env.tokenizer, cfg.train.max_length, cfg.data.cache_tokens
+    )
+    val_set = encode_cached(
+        splits.validation, env.tokenizer, cfg.train.max_length, cfg.data.cache_tokens
+    )
     plan = step_plan(train_set, cfg)
     console.print(
         f"training: {len(plan)} steps over {sum(s.tokens for s in plan):,} tokens "
@@ -123,8 +130,11 @@ def estimate_run(cfg: Config, console: Console | None = None) -> Estimate:
     method = get_method(cfg.method)
     splits = make_splits(cfg.data, cfg.train.seed)
     env = load_environment(cfg, method, console)
+    augment_train(splits, cfg, env.model, env.tokenizer)
     model = method.prepare(env.model, cfg)
-    train_set = encode_examples(splits.train, env.tokenizer, cfg.train.max_length)
+    train_set = encode_cached(
+        splits.train, env.tokenizer, cfg.train.max_length, cfg.data.cache_tokens
+    )
     return estimate_training(
         model, train_set, cfg, pad_id=env.tokenizer.pad_token_id, device=env.device, dtype=env.dtype
     )
@@ -224,4 +234,5 @@ def _manifest(cfg: Config, splits, location) -> dict:
         "model": cfg.model,
         "model_location": str(location),
         "method": cfg.method,
+        "data_steps": splits.steps,  # what preprocessing, de-duplication and augmentation did
     }

@@ -100,7 +100,9 @@ def map_text(example: Example, fn: TextFn) -> Example:
     if example.messages is not None:
         messages = tuple(Message(m.role, fn(m.content)) for m in example.messages)
         return dataclasses.replace(example, messages=messages)
-    changes = {f: fn(v) for f in _TEXT_FIELDS if (v := getattr(example, f)) is not None}
+    changes: dict[str, Any] = {
+        f: fn(v) for f in _TEXT_FIELDS if (v := getattr(example, f)) is not None
+    }
     return dataclasses.replace(example, **changes)
 
 

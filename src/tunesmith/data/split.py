@@ -30,11 +30,12 @@ def make_splits(cfg: DataConfig, seed: int) -> Splits:
     if not cfg.train:
         raise TunesmithError("data.train is not set; point it at your training file")
     _check_fractions(cfg)
-    records = read_records(cfg.train)
+    train_file = cfg.train
+    records = read_records(train_file)
     task = detect_task(records, cfg)
     cfg = resolve_fields(records, task, cfg)
     steps: list[dict] = []
-    train = _prepared(cfg.train, "train", task, cfg, steps, records)
+    train = _prepared(train_file, "train", task, cfg, steps, records)
     validation = _prepared(cfg.validation, "validation", task, cfg, steps)
     test = _prepared(cfg.test, "test", task, cfg, steps)
     labels = _labels(train, cfg) if task == "classification" else None
@@ -46,7 +47,8 @@ def make_splits(cfg: DataConfig, seed: int) -> Splits:
     train, split_test = _split(train, n_test, seed, stratify)
     train, split_validation = _split(train, n_validation, seed, stratify)
     if n_test or n_validation:
-        log_step(steps, "split", "train", before, len(train), to_validation=n_validation, to_test=n_test)  # fmt: skip
+        held = {"to_validation": n_validation, "to_test": n_test}
+        log_step(steps, "split", "train", before, len(train), **held)
     before = len(train)
     train = subsample(train, cfg.max_examples, seed, stratify)
     if len(train) != before:
@@ -59,7 +61,7 @@ def make_splits(cfg: DataConfig, seed: int) -> Splits:
         labels=labels,
         steps=steps,
     )
-    remove_leakage(splits, cfg.preprocess, cfg.train)
+    remove_leakage(splits, cfg.preprocess, train_file)
     return splits
 
 
