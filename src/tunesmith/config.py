@@ -38,7 +38,7 @@ class PreprocessConfig:
         True, "Collapse runs of spaces, strip line ends and invisible characters."
     )
     lowercase: bool = _f(False, "Lower-case every text (labels are renamed by label_map only).")
-    strip_html: bool = _f(False, "Remove HTML tags and decode entities (&amp; -> &).")
+    strip_html: bool = _f(False, "Remove HTML tags and decode entities such as `&amp;`.")
     strip_urls: bool = _f(False, "Remove http(s):// and www. addresses.")
     missing: MissingPolicy = _f(
         "fail", "A row lacking a needed field: fail (one-line error), drop the row, or fill it."
@@ -48,7 +48,7 @@ class PreprocessConfig:
     )
     fill_values: dict[str, str] = _f({}, "Value for each field whose policy is fill.")
     label_map: dict[str, str] = _f(
-        {}, "Rename labels before anything else, e.g. {pos: positive, 'Positive ': positive}."
+        {}, "Rename labels before the label set is taken, e.g. {pos: positive, neg: negative}."
     )
     exact_dedupe: bool = _f(True, "Drop repeated examples (same content after clean-up).")
     near_dedupe: bool = _f(False, "Also drop near-duplicates within each file (MinHash LSH).")

@@ -14,7 +14,10 @@ from tunesmith.data.examples import Example
 from tunesmith.data.split import make_splits
 from tunesmith.errors import TunesmithError
 
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron".split()
+WORDS = [
+    *("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"),
+    *("iota", "kappa", "lambda", "mu", "nu", "xi", "omicron"),
+]
 
 
 def write_csv(path: Path, rows: list[tuple[str, str]]) -> str:

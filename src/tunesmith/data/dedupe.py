@@ -13,7 +13,6 @@ from tunesmith.data.examples import Example, Splits
 from tunesmith.data.preprocess import log_step
 from tunesmith.errors import TunesmithError
 
-
 #: Removal must not miss: MinHashLSH's default (equal false-positive / false-negative weights,
 #: 64 permutations) proposes only ~60% of pairs at Jaccard 0.85 when the threshold is 0.8. With
 #: 128 permutations weighted towards recall it proposes 99% (95% at the threshold itself); every
