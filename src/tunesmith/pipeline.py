@@ -16,6 +16,7 @@ from tunesmith.config_io import dump_config
 from tunesmith.data.augment import augment_train
 from tunesmith.data.cache import encode_cached
 from tunesmith.data.encode import Encoded
+from tunesmith.data.preprocess import describe_steps
 from tunesmith.data.split import make_splits, subsample
 from tunesmith.errors import TunesmithError
 from tunesmith.evaluate.run import evaluate
@@ -66,6 +67,8 @@ def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> 
         check_run_dir(cfg.output, overwrite)
     env = load_environment(cfg, method, console)  # a bad model fails here, before any write
     augment_train(splits, cfg, env.model, env.tokenizer)  # train split only, before any write
+    for line in describe_steps(splits.steps, changed_only=True):
+        console.print(f"data: {line}", highlight=False)
     run_dir = Path(cfg.output) if resume else start_run_dir(cfg, splits, env, overwrite, console)
 
     base = base_metrics(env, splits, cfg, run_dir)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from pathlib import Path
 
 import pytest
 import yaml
+from rich.console import Console
 from typer.testing import CliRunner
 
 from tunesmith.cli import app
@@ -117,7 +119,11 @@ def test_training_after_prepare_does_not_tokenize(tmp_path, tiny_model_dir, data
         raise AssertionError("training tokenized a split the prepare step had cached")
 
     monkeypatch.setattr(cache, "encode_examples", no_tokenizing)
-    run_dir = run_training(cfg)
+    console = Console(file=io.StringIO(), width=200)
+    run_dir = run_training(cfg, console=console)
+    said = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "data: train      augment_words" in said and "exact_dedupe" in said
+    assert "unicode_nfkc" not in said  # steps that kept every example are not shouted about
     run = json.loads((run_dir / "run.json").read_text())
     assert [s["step"] for s in run["data_steps"]][-1] == "augment_words"
     metrics = json.loads((run_dir / "metrics.json").read_text())

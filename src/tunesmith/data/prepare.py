@@ -22,6 +22,7 @@ from tunesmith.config_io import to_dict
 from tunesmith.data.augment import augment_train
 from tunesmith.data.cache import cache_key, encode_cached, jsonl_bytes, tokenizer_identity
 from tunesmith.data.examples import Splits
+from tunesmith.data.preprocess import describe_steps
 from tunesmith.data.split import make_splits
 from tunesmith.errors import TunesmithError
 from tunesmith.rundir import write_json
@@ -113,19 +114,6 @@ def write_prepared(out: Path, splits: Splits, cfg: Config, token_cache: dict) ->
     }
     write_json(out / MANIFEST, manifest)
     return manifest
-
-
-def describe_steps(steps: list[dict]) -> list[str]:
-    """One readable line per step: split, step, counts before -> after, and its details."""
-    lines = []
-    for step in steps:
-        extra = {k: v for k, v in step.items() if k not in ("step", "split", "before", "after")}
-        detail = ", ".join(f"{k} {v}" for k, v in extra.items())
-        lines.append(
-            f"{step['split']:<10} {step['step']:<18} {step['before']:>7} -> {step['after']:<7}"
-            + (f" ({detail})" if detail else "")
-        )
-    return lines
 
 
 def file_sha256(path: str | Path) -> str:

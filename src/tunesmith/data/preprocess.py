@@ -38,6 +38,22 @@ def log_step(steps: list[dict], step: str, split: str, before: int, after: int, 
     steps.append({"step": step, "split": split, "before": before, "after": after, **detail})
 
 
+def describe_steps(steps: list[dict], changed_only: bool = False) -> list[str]:
+    """One readable line per step (only those that changed the count when ``changed_only``):
+    split, step, examples before -> after, and the step's details."""
+    lines = []
+    for step in steps:
+        if changed_only and step["before"] == step["after"]:
+            continue
+        extra = {k: v for k, v in step.items() if k not in ("step", "split", "before", "after")}
+        detail = ", ".join(f"{k} {v}" for k, v in extra.items())
+        lines.append(
+            f"{step['split']:<10} {step['step']:<18} {step['before']:>7} -> {step['after']:<7}"
+            + (f" ({detail})" if detail else "")
+        )
+    return lines
+
+
 def clean_file(
     records: list[Record], split: str, task: str, cfg: DataConfig, steps: list[dict]
 ) -> list[Example]:
@@ -71,6 +87,13 @@ def text_steps(cfg: PreprocessConfig) -> list[tuple[str, TextFn]]:
         ("whitespace", cfg.whitespace, clean_whitespace),  # last: the others leave gaps
     ]
     return [(name, fn) for name, on, fn in chosen if on]
+
+
+def clean_text(text: str, cfg: PreprocessConfig) -> str:
+    """``text`` after the switched-on rewrites: what training made of an input like it."""
+    for _, fn in text_steps(cfg):
+        text = fn(text)
+    return text
 
 
 def strip_html(text: str) -> str:
