@@ -68,7 +68,7 @@ def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> 
     env = load_environment(cfg, method, console)  # a bad model fails here, before any write
     augment_train(splits, cfg, env.model, env.tokenizer)  # train split only, before any write
     for line in describe_steps(splits.steps, changed_only=True):
-        console.print(f"data: {line}", highlight=False)
+        console.print(f"data: {line}", highlight=False, soft_wrap=True)
     run_dir = Path(cfg.output) if resume else start_run_dir(cfg, splits, env, overwrite, console)
 
     base = base_metrics(env, splits, cfg, run_dir)

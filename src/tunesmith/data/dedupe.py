@@ -13,11 +13,10 @@ from tunesmith.data.examples import Example, Splits
 from tunesmith.data.preprocess import log_step
 from tunesmith.errors import TunesmithError
 
-#: Removal must not miss: MinHashLSH's default (equal false-positive / false-negative weights,
-#: 64 permutations) proposes only ~60% of pairs at Jaccard 0.85 when the threshold is 0.8. With
-#: 128 permutations weighted towards recall it proposes 99% (95% at the threshold itself); every
-#: candidate is confirmed by its exact shingle Jaccard, so the extra candidates cost little.
-_PERMUTATIONS = 128
+#: Removal must not miss: MinHashLSH's default bands (false positives and false negatives
+#: weighted equally) propose only ~60% of the pairs at Jaccard 0.85 when the threshold is 0.8.
+#: Weighted towards recall, the same 64 permutations propose 99% (95% at the threshold itself);
+#: every candidate is confirmed by its exact shingle Jaccard, so extra candidates cost little.
 _LSH_WEIGHTS = (0.05, 0.95)
 
 
@@ -36,7 +35,7 @@ class _RecallIndex(NearIndex):
 
 
 def _limits(threshold: float) -> InspectConfig:
-    return InspectConfig(near_duplicate_threshold=threshold, minhash_permutations=_PERMUTATIONS)
+    return InspectConfig(near_duplicate_threshold=threshold)
 
 
 def plain_text(example: Example) -> str:

@@ -76,7 +76,7 @@ def prepare_dataset(
     cached = _fill_cache(splits, cfg, tokenizer) if tokenize else {}
     write_prepared(out, splits, cfg, cached)
     for line in describe_steps(splits.steps):
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, soft_wrap=True)
     console.print(f"written {out} ({', '.join(_counts(splits))})")
     return out
 
