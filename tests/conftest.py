@@ -47,6 +47,15 @@ def registry_home(tmp_path_factory):
         yield home
 
 
+@pytest.fixture(scope="session", autouse=True)
+def token_cache_home(tmp_path_factory):
+    """Tokenized splits cached by tests go to a directory of their own, not the user's."""
+    home = tmp_path_factory.mktemp("token-cache-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("tunesmith.data.cache.tunesmith_home", lambda: home)
+        yield home
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A freshly initialised 2-layer GPT-2 and its tokenizer (no chat template), saved to disk."""

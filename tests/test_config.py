@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 from tunesmith.config import (
+    AugmentConfig,
     Config,
     DataConfig,
     EvalConfig,
     LoraConfig,
     MonitorConfig,
+    PreprocessConfig,
     TrainConfig,
 )
 from tunesmith.config_io import dump_config, load_config, reference_markdown
@@ -21,6 +23,8 @@ from tunesmith.errors import TunesmithError
 QUICKSTART_YAML = Path(__file__).parents[1] / "src" / "tunesmith" / "quickstart" / "quickstart.yaml"
 SECTIONS = {
     "data": DataConfig,
+    "data.preprocess": PreprocessConfig,
+    "data.augment": AugmentConfig,
     "lora": LoraConfig,
     "train": TrainConfig,
     "eval": EvalConfig,
@@ -28,15 +32,15 @@ SECTIONS = {
 }
 
 
-def all_keys() -> list[str]:
+def all_keys(cls: type = Config, prefix: str = "") -> list[str]:
     """Every dotted config key, walked from the dataclasses independently of config_io."""
     keys = []
-    for f in dataclasses.fields(Config):
-        section = SECTIONS.get(f.name)
+    for f in dataclasses.fields(cls):
+        section = SECTIONS.get(prefix + f.name)
         if section is None:
-            keys.append(f.name)
+            keys.append(prefix + f.name)
         else:
-            keys.extend(f"{f.name}.{sub.name}" for sub in dataclasses.fields(section))
+            keys.extend(all_keys(section, f"{prefix}{f.name}."))
     return keys
 
 
@@ -236,3 +240,18 @@ def test_readme_config_reference_is_generated_from_the_dataclasses():
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert reference_markdown() in readme, "regenerate README's config reference table"
+
+
+def test_mapping_keys_are_checked_key_by_key(tmp_path):
+    path = write_yaml(
+        tmp_path,
+        "data:\n  preprocess:\n    label_map: {1: positive, 0: negative}\n"
+        "    missing_fields: {label: drop}\n",
+    )
+    cfg = load_config(path, ["data.preprocess.fill_values.input=none"])
+    assert cfg.data.preprocess.label_map == {"1": "positive", "0": "negative"}
+    assert cfg.data.preprocess.missing_fields == {"label": "drop"}
+    assert cfg.data.preprocess.fill_values == {"input": "none"}
+    with pytest.raises(TunesmithError) as info:
+        load_config(path, ["data.preprocess.missing_fields.text=skip"])
+    assert "data.preprocess.missing_fields.text = 'skip' is not allowed" in str(info.value)

@@ -48,3 +48,15 @@ def test_instruction_rows_keep_their_instruction(tmp_path, prompts_seen):
     predict.predict_file(fake_run("instruction"), str(source), str(tmp_path / "out.csv"))
     assert "Translate to French" in prompts_seen[0]
     assert "good morning" in prompts_seen[0]
+
+
+def test_inputs_are_cleaned_as_training_cleaned_its_texts(tmp_path, prompts_seen):
+    run = fake_run("text")
+    run.cfg.data.preprocess.lowercase = True
+    run.cfg.data.preprocess.strip_html = True
+    source = tmp_path / "in.csv"
+    source.write_text("text\nＴhe <b>Movie</b>   was\n", encoding="utf-8")
+    predict.predict_file(run, str(source), str(tmp_path / "out.csv"))
+    assert prompts_seen == ["the movie was"]
+    predict.generate(run, "A <i>Plot</i>")
+    assert prompts_seen[-1] == "a plot"

@@ -26,7 +26,9 @@ runs_app = typer.Typer(
     help="The run registry: every training run, failed or not.", no_args_is_help=True
 )
 app.add_typer(runs_app, name="runs")
-data_app = typer.Typer(help="Look at a data set before training on it.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Look at a data set, or prepare it, before training on it.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 
 SetOption = Annotated[
@@ -259,6 +261,28 @@ def data_inspect(
     console.print(f"written {json_path} and {html_path}")
     if report["verdict"] == "errors":
         raise typer.Exit(1)
+
+
+@data_app.command("prepare")
+@friendly
+def data_prepare(
+    config: Annotated[Path, typer.Argument(help="YAML config file.")],
+    set_: SetOption = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output directory; default: next to `output` (NAME-data).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an earlier preparation.")] = False,
+    tokenize: Annotated[
+        bool, typer.Option(help="Fill the token cache with the model's tokenizer.")
+    ] = True,
+) -> None:
+    """Clean, de-duplicate, split and augment CONFIG's data; write JSONL splits + manifest.json."""
+    from tunesmith.config_io import load_config
+
+    cfg = load_config(config, set_)
+    from tunesmith.data.prepare import prepare_dataset
+
+    prepare_dataset(cfg, out, overwrite=overwrite, tokenize=tokenize, console=console)
 
 
 def held_out_examples(run, data: str | None):

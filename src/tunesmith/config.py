@@ -15,6 +15,7 @@ Task = Literal["classification", "instruction", "chat", "text"]
 MethodName = Literal["lora", "full"]
 Precision = Literal["auto", "bf16", "fp32"]
 Schedule = Literal["cosine", "linear", "constant"]
+MissingPolicy = Literal["fail", "drop", "fill"]
 
 #: Learning rate used when ``train.learning_rate`` is left empty: adapters tolerate (and need)
 #: a much larger step than updating every weight of the model.
@@ -26,6 +27,52 @@ def _f(default, help: str):  # noqa: A002 - "help" reads best at the call sites
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata={"help": help})
     return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class PreprocessConfig:
+    """Clean-up of every split before it is split and trained on (``tunesmith data prepare``)."""
+
+    unicode_nfkc: bool = _f(True, "Unicode NFKC normalization (full-width letters, ligatures).")
+    whitespace: bool = _f(
+        True, "Collapse runs of spaces, strip line ends and invisible characters."
+    )
+    lowercase: bool = _f(False, "Lower-case every text (labels are renamed by label_map only).")
+    strip_html: bool = _f(False, "Remove HTML tags and decode entities such as `&amp;`.")
+    strip_urls: bool = _f(False, "Remove http(s):// and www. addresses.")
+    missing: MissingPolicy = _f(
+        "fail", "A row lacking a needed field: fail (one-line error), drop the row, or fill it."
+    )
+    missing_fields: dict[str, MissingPolicy] = _f(
+        {}, "Per-field policy overriding `missing`, e.g. {label: drop, input: fill}."
+    )
+    fill_values: dict[str, str] = _f({}, "Value for each field whose policy is fill.")
+    label_map: dict[str, str] = _f(
+        {}, "Rename labels before the label set is taken, e.g. {pos: positive, neg: negative}."
+    )
+    exact_dedupe: bool = _f(True, "Drop repeated examples (same content after clean-up).")
+    near_dedupe: bool = _f(False, "Also drop near-duplicates within each file (MinHash LSH).")
+    near_threshold: float = _f(
+        0.8, "Jaccard similarity of word 3-shingles (normalized text) that counts as near."
+    )
+    remove_leakage: bool = _f(
+        True, "Drop from train what (nearly) repeats a validation/test example; val vs test too."
+    )
+
+
+@dataclass
+class AugmentConfig:
+    """New examples made from the training split only (never validation or test)."""
+
+    copies: int = _f(0, "New examples per training example by word operations; 0 = off.")
+    delete_rate: float = _f(0.1, "Share of words each word-operation copy deletes.")
+    swap_rate: float = _f(0.1, "Word swaps per word in each copy (at least one when above 0).")
+    insert_rate: float = _f(0.1, "Words inserted per word (repeats of the text's own words).")
+    paraphrases: int = _f(
+        0, "New examples per training example paraphrased by the model itself; 0 = off."
+    )
+    paraphrase_max_new_tokens: int = _f(64, "Longest paraphrase, in tokens.")
+    paraphrase_temperature: float = _f(0.8, "Sampling temperature of the paraphrases.")
 
 
 @dataclass
@@ -42,6 +89,11 @@ class DataConfig:
     validation_fraction: float = _f(0.1, "Share of `train` held out for validation.")
     test_fraction: float = _f(0.2, "Share of `train` held out for testing when no `test` file.")
     max_examples: int | None = _f(None, "Use at most this many training examples (after split).")
+    cache_tokens: bool = _f(
+        True, "Keep tokenized splits under TUNESMITH_HOME/token_cache; reruns skip tokenizing."
+    )
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass

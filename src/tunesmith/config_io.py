@@ -146,12 +146,26 @@ def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
                 f"{source}: {key} = {value!r} is not allowed; choose one of: {choices}"
             )
         return value
+    if origin is dict:
+        return _coerce_mapping(hint, value, source, key)
     if origin is list:
         if not isinstance(value, list):
             raise TunesmithError(f"{source}: {key} must be a list, e.g. [a, b]; got {value!r}")
         (item_type,) = get_args(hint)
         return [_coerce(item_type, v, source, f"{key}[{i}]") for i, v in enumerate(value)]
     return _coerce_scalar(hint, value, source, key)
+
+
+def _coerce_mapping(hint: Any, value: Any, source: str, key: str) -> dict:
+    if not isinstance(value, dict):
+        raise TunesmithError(f"{source}: {key} must be a mapping, e.g. {{a: b}}; got {value!r}")
+    key_type, value_type = get_args(hint)
+    return {
+        _coerce(key_type, k, source, f"{key} key {k!r}"): _coerce(
+            value_type, v, source, f"{key}.{k}"
+        )
+        for k, v in value.items()
+    }
 
 
 def _coerce_scalar(hint: Any, value: Any, source: str, key: str) -> Any:
@@ -209,3 +223,25 @@ def _check_relations(cfg: Config, source: str) -> None:
         value = getattr(cfg.data, key)
         if not 0 <= value < 0.9:
             raise TunesmithError(f"{source}: data.{key} must be in [0, 0.9), got {value}")
+    _check_data_steps(cfg, source)
+
+
+def _check_data_steps(cfg: Config, source: str) -> None:
+    """Ranges of the preprocessing and augmentation keys."""
+    pre, aug = cfg.data.preprocess, cfg.data.augment
+    if not 0 < pre.near_threshold <= 1:
+        raise TunesmithError(
+            f"{source}: data.preprocess.near_threshold must be in (0, 1], got {pre.near_threshold}"
+        )
+    for name in ("delete_rate", "swap_rate", "insert_rate"):
+        rate = getattr(aug, name)
+        if not 0 <= rate <= 1:
+            raise TunesmithError(f"{source}: data.augment.{name} must be in [0, 1], got {rate}")
+    for name in ("copies", "paraphrases"):
+        if getattr(aug, name) < 0:
+            raise TunesmithError(f"{source}: data.augment.{name} must be 0 (off) or more")
+    if aug.paraphrase_max_new_tokens < 1 or aug.paraphrase_temperature <= 0:
+        raise TunesmithError(
+            f"{source}: data.augment.paraphrase_max_new_tokens must be at least 1 and "
+            "paraphrase_temperature above 0"
+        )

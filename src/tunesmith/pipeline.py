@@ -13,8 +13,11 @@ from rich.console import Console
 
 from tunesmith.config import Config
 from tunesmith.config_io import dump_config
-from tunesmith.data.encode import Encoded, encode_examples
+from tunesmith.data.augment import augment_train
+from tunesmith.data.cache import encode_cached
+from tunesmith.data.encode import Encoded
 from tunesmith.data.gate import DataCheck, check_data
+from tunesmith.data.preprocess import describe_steps
 from tunesmith.data.split import make_splits, subsample
 from tunesmith.errors import TunesmithError
 from tunesmith.evaluate.run import evaluate
@@ -72,6 +75,9 @@ def _train_run(
         splits.test, cfg.eval.max_examples, cfg.train.seed, stratify=splits.labels is not None
     )
     env = load_environment(cfg, method, console)  # a bad model fails here, before any write
+    augment_train(splits, cfg, env.model, env.tokenizer)  # train split only, before any write
+    for line in describe_steps(splits.steps, changed_only=True):
+        console.print(f"data: {line}", highlight=False, soft_wrap=True)
     run_dir = (
         Path(cfg.output) if resume else start_run_dir(cfg, splits, env, overwrite, console, checked)
     )
@@ -81,8 +87,12 @@ def _train_run(
     env.model = method.prepare(env.model, cfg)
     trainable, total = count_parameters(env.model)
     console.print(f"method {cfg.method}: {trainable:,} trainable of {total:,} parameters")
-    train_set = encode_examples(splits.train, env.tokenizer, cfg.train.max_length)
-    val_set = encode_examples(splits.validation, env.tokenizer, cfg.train.max_length)
+    train_set = encode_cached(
+        splits.train, env.tokenizer, cfg.train.max_length, cfg.data.cache_tokens
+    )
+    val_set = encode_cached(
+        splits.validation, env.tokenizer, cfg.train.max_length, cfg.data.cache_tokens
+    )
     plan = step_plan(train_set, cfg)
     console.print(
         f"training: {len(plan)} steps over {sum(s.tokens for s in plan):,} tokens "
@@ -134,8 +144,11 @@ def estimate_run(cfg: Config, console: Console | None = None) -> Estimate:
     method = get_method(cfg.method)
     splits = make_splits(cfg.data, cfg.train.seed)
     env = load_environment(cfg, method, console)
+    augment_train(splits, cfg, env.model, env.tokenizer)
     model = method.prepare(env.model, cfg)
-    train_set = encode_examples(splits.train, env.tokenizer, cfg.train.max_length)
+    train_set = encode_cached(
+        splits.train, env.tokenizer, cfg.train.max_length, cfg.data.cache_tokens
+    )
     return estimate_training(
         model, train_set, cfg, pad_id=env.tokenizer.pad_token_id, device=env.device, dtype=env.dtype
     )
@@ -239,4 +252,5 @@ def _manifest(cfg: Config, splits, location) -> dict:
         "model": cfg.model,
         "model_location": str(location),
         "method": cfg.method,
+        "data_steps": splits.steps,  # what preprocessing, de-duplication and augmentation did
     }

@@ -9,6 +9,7 @@ import torch
 
 from tunesmith.data.examples import Example, Message
 from tunesmith.data.load import Record, read_records
+from tunesmith.data.preprocess import clean_text
 from tunesmith.data.tasks import CHAT_FIELDS, TEXT_FIELDS, conversation
 from tunesmith.data.templates import generation_prompt, instruction_messages
 from tunesmith.errors import TunesmithError
@@ -49,6 +50,7 @@ def predict_file(run: TunedRun, source: str, output: str) -> int:
 
 def generate(run: TunedRun, prompt: str, max_new_tokens: int | None = None) -> str:
     """The tuned model's answer to ``prompt`` (the predicted label for classification runs)."""
+    prompt = clean_text(prompt, run.cfg.data.preprocess)  # as training saw its inputs
     if run.labels is not None:
         predicted, _ = predict_labels(
             run.model, run.tokenizer, [prompt], run.labels, run.cfg, run.device, run.dtype
@@ -79,11 +81,22 @@ def model_inputs(run: TunedRun, records: list[Record], source: str) -> list[str]
     """What the model sees for each record: the text to classify or the prompt to complete.
 
     Instruction rows keep their instruction (and input); chat rows keep every turn up to the
-    last assistant reply, which is what gets predicted.
+    last assistant reply, which is what gets predicted. Texts are cleaned as training's were
+    (``data.preprocess``): a model trained on lower-cased text is asked in lower case.
     """
+
+    def clean(text: str) -> str:
+        return clean_text(text, run.cfg.data.preprocess)
+
     keys = {k.lower(): k for k in (records[0].data if records else {})}
     if run.task == "chat" and any(name in keys for name in CHAT_FIELDS):
-        return [generation_prompt(_until_reply(conversation(r)), run.tokenizer) for r in records]
+        return [
+            generation_prompt(
+                _until_reply([Message(m.role, clean(m.content)) for m in conversation(r)]),
+                run.tokenizer,
+            )
+            for r in records
+        ]
     if run.task == "instruction" and ("instruction" in keys or "prompt" in keys):
         ask, extra = keys.get("instruction") or keys["prompt"], keys.get("input")
         return [
@@ -91,8 +104,8 @@ def model_inputs(run: TunedRun, records: list[Record], source: str) -> list[str]
                 instruction_messages(
                     Example(
                         "instruction",
-                        instruction=str(r.data.get(ask) or ""),
-                        input=str(r.data.get(extra) or "") if extra else "",
+                        instruction=clean(str(r.data.get(ask) or "")),
+                        input=clean(str(r.data.get(extra) or "")) if extra else "",
                     )
                 ),
                 run.tokenizer,
@@ -100,7 +113,7 @@ def model_inputs(run: TunedRun, records: list[Record], source: str) -> list[str]
             for r in records
         ]
     field = _input_field(run, [r.data for r in records], source)
-    texts = [str(r.data.get(field) or "") for r in records]
+    texts = [clean(str(r.data.get(field) or "")) for r in records]
     if run.task in ("instruction", "chat"):
         return [generation_prompt([Message("user", t)], run.tokenizer) for t in texts]
     return texts

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -47,3 +47,5 @@ class Splits:
     validation: list[Example]
     test: list[Example]
     labels: list[str] | None  # classification only, in a stable order
+    #: What each preparation step did: {"step", "split", "before", "after", ...} per step.
+    steps: list[dict] = field(default_factory=list)

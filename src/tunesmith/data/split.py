@@ -1,8 +1,9 @@
-"""Turn the configured data files into seeded train / validation / test splits.
+"""Turn the configured data files into clean, seeded train / validation / test splits.
 
 The task and the text/label columns are decided once, from the training file, and applied to
-the validation and test files. Held-out examples never also appear in train: exact duplicates
-are removed from the training file before it is split.
+the validation and test files. Each file is cleaned and de-duplicated (``data.preprocess``)
+before the training file is split; afterwards no training example repeats, exactly or nearly,
+a validation or test example. ``Splits.steps`` records what every step did.
 """
 
 from __future__ import annotations
@@ -12,18 +13,20 @@ import random
 from sklearn.model_selection import train_test_split
 
 from tunesmith.config import DataConfig
+from tunesmith.data.dedupe import dedupe_file, remove_leakage
 from tunesmith.data.examples import Example, Splits
-from tunesmith.data.load import position, read_records
-from tunesmith.data.tasks import detect_task, resolve_fields, to_examples
+from tunesmith.data.load import Record, position, read_records
+from tunesmith.data.preprocess import clean_file, log_step
+from tunesmith.data.tasks import detect_task, resolve_fields
 from tunesmith.errors import TunesmithError
 
 
 def make_splits(cfg: DataConfig, seed: int, skip_bad: bool = False) -> Splits:
-    """Read ``cfg.train`` (and the validation/test files if given) into deterministic splits.
+    """Read, clean and de-duplicate ``cfg.train`` (and the validation/test files), then split.
 
     Missing validation/test files are replaced by ``validation_fraction`` / ``test_fraction``
-    of the de-duplicated training file, stratified by label for classification. A record that
-    can't become an example is an error, or left out with ``skip_bad`` (``train --force``).
+    of the cleaned training file, stratified by label for classification. A record that can't
+    become an example is an error, or left out with ``skip_bad`` (``train --force``).
     """
     if not cfg.train:
         raise TunesmithError("data.train is not set; point it at your training file")
@@ -32,27 +35,35 @@ def make_splits(cfg: DataConfig, seed: int, skip_bad: bool = False) -> Splits:
     records = read_records(train_file)
     task = detect_task(records, cfg)
     cfg = resolve_fields(records, task, cfg)
-    validation = _read_file(cfg.validation, task, cfg, skip_bad)
-    test = _read_file(cfg.test, task, cfg, skip_bad)
-    examples = to_examples(records, task, cfg, skip_bad)
-    if not examples:
-        raise TunesmithError(f"{train_file}: no usable examples; fix the file")
-    train = _without(_dedupe(examples), validation + test, train_file)
+    steps: list[dict] = []
+    train = _prepared(train_file, "train", task, cfg, steps, records, skip_bad)
+    validation = _prepared(cfg.validation, "validation", task, cfg, steps, skip_bad=skip_bad)
+    test = _prepared(cfg.test, "test", task, cfg, steps, skip_bad=skip_bad)
     labels = _labels(train, cfg) if task == "classification" else None
     if labels:
         _check_labels(validation + test, labels, cfg)
     stratify = labels is not None
     n_test, n_validation = _held_out_counts(train, cfg)
+    before = len(train)
     train, split_test = _split(train, n_test, seed, stratify)
     train, split_validation = _split(train, n_validation, seed, stratify)
+    if n_test or n_validation:
+        held = {"to_validation": n_validation, "to_test": n_test}
+        log_step(steps, "split", "train", before, len(train), **held)
+    before = len(train)
     train = subsample(train, cfg.max_examples, seed, stratify)
-    return Splits(
+    if len(train) != before:
+        log_step(steps, "max_examples", "train", before, len(train))
+    splits = Splits(
         task=task,
         train=train,
         validation=validation if cfg.validation else split_validation,
         test=test if cfg.test else split_test,
         labels=labels,
+        steps=steps,
     )
+    remove_leakage(splits, cfg.preprocess, train_file)
+    return splits
 
 
 def subsample(
@@ -84,32 +95,27 @@ def _check_fractions(cfg: DataConfig) -> None:
         )
 
 
-def _read_file(path: str | None, task: str, cfg: DataConfig, skip_bad: bool) -> list[Example]:
-    """Examples of a validation or test file, read with the training file's task and columns."""
-    return to_examples(read_records(path), task, cfg, skip_bad) if path else []
-
-
-def _dedupe(examples: list[Example]) -> list[Example]:
-    """The first of each group of exact duplicates (same ``key()``), in file order."""
-    seen: set[str] = set()
-    unique = []
-    for example in examples:
-        if example.key() not in seen:
-            seen.add(example.key())
-            unique.append(example)
-    return unique
-
-
-def _without(train: list[Example], held_out: list[Example], file: str) -> list[Example]:
-    """Training examples that do not also appear in a validation or test file."""
-    keys = {example.key() for example in held_out}
-    kept = [example for example in train if example.key() not in keys]
-    if not kept:
+def _prepared(
+    path: str | None,
+    split: str,
+    task: str,
+    cfg: DataConfig,
+    steps: list[dict],
+    records: list[Record] | None = None,
+    skip_bad: bool = False,
+) -> list[Example]:
+    """One file's cleaned, de-duplicated examples (none when ``path`` is not given)."""
+    if not path:
+        return []
+    records = records if records is not None else read_records(path)
+    examples = clean_file(records, split, task, cfg, steps, skip_bad)
+    examples = dedupe_file(examples, split, cfg.preprocess, steps)
+    if not examples:
         raise TunesmithError(
-            f"{file}: every example also appears in the validation or test file; "
-            "nothing is left to train on"
+            f"{path}: no examples are left after data.preprocess (every row was dropped); "
+            "relax data.preprocess.missing or fix the file"
         )
-    return kept
+    return examples
 
 
 def _labels(train: list[Example], cfg: DataConfig) -> list[str]:

@@ -104,6 +104,20 @@ def resolve_fields(records: list[Record], task: str, cfg: DataConfig) -> DataCon
     return dataclasses.replace(cfg, task=task, text_field=text, label_field=label)
 
 
+def required_fields(records: list[Record], task: str, cfg: DataConfig) -> list[str]:
+    """The columns every record of ``task`` must fill (``cfg`` as ``resolve_fields`` made it)."""
+    keys = _keys(records)
+    if task == "classification":
+        return [f for f in (cfg.text_field, cfg.label_field) if f]
+    if task == "text":
+        return [cfg.text_field] if cfg.text_field else []
+    if task == "instruction":
+        columns = _instruction_format(keys)
+        return [columns[0], columns[2]] if columns else []
+    chat = _first_of(keys, CHAT_FIELDS)
+    return [chat] if chat else []
+
+
 def to_examples(
     records: list[Record], task: str, cfg: DataConfig, skip_bad: bool = False
 ) -> list[Example]:
