@@ -17,7 +17,7 @@ from tunesmith.data.encode import Encoded, encode_examples
 from tunesmith.data.split import make_splits, subsample
 from tunesmith.errors import TunesmithError
 from tunesmith.evaluate.run import evaluate
-from tunesmith.methods import count_parameters, get_method
+from tunesmith.methods import check_method, count_parameters, get_method
 from tunesmith.models.load import compute_dtype, load_model, load_tokenizer, pick_device
 from tunesmith.models.resolve import resolve_model
 from tunesmith.registry.record import recorded_run
@@ -54,7 +54,8 @@ def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> 
     """The job, top to bottom: data, model, base eval, train, tuned eval, save, report."""
     method = get_method(cfg.method)
     splits = make_splits(cfg.data, cfg.train.seed)  # bad data fails here, before any model loads
-    check_installed(cfg.monitor)  # as does a tracker switched on without its package
+    check_method(cfg, splits.task)  # as does a method that doesn't fit the task or machine
+    check_installed(cfg.monitor)  # or a tracker switched on without its package
     splits.test = subsample(
         splits.test, cfg.eval.max_examples, cfg.train.seed, stratify=splits.labels is not None
     )
@@ -62,7 +63,7 @@ def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> 
         resumable_run_dir(cfg.output)
     else:
         check_run_dir(cfg.output, overwrite)
-    env = load_environment(cfg, method, console)  # a bad model fails here, before any write
+    env = load_environment(cfg, method, console, splits.labels)  # a bad model fails here
     run_dir = Path(cfg.output) if resume else start_run_dir(cfg, splits, env, overwrite, console)
 
     base = base_metrics(env, splits, cfg, run_dir)
@@ -70,8 +71,8 @@ def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> 
     env.model = method.prepare(env.model, cfg)
     trainable, total = count_parameters(env.model)
     console.print(f"method {cfg.method}: {trainable:,} trainable of {total:,} parameters")
-    train_set = encode_examples(splits.train, env.tokenizer, cfg.train.max_length)
-    val_set = encode_examples(splits.validation, env.tokenizer, cfg.train.max_length)
+    train_set = encode_for(method, splits.train, env.tokenizer, cfg, splits.labels)
+    val_set = encode_for(method, splits.validation, env.tokenizer, cfg, splits.labels)
     plan = step_plan(train_set, cfg)
     console.print(
         f"training: {len(plan)} steps over {sum(s.tokens for s in plan):,} tokens "
@@ -122,9 +123,10 @@ def estimate_run(cfg: Config, console: Console | None = None) -> Estimate:
     console = console or Console(stderr=True)
     method = get_method(cfg.method)
     splits = make_splits(cfg.data, cfg.train.seed)
-    env = load_environment(cfg, method, console)
+    check_method(cfg, splits.task)
+    env = load_environment(cfg, method, console, splits.labels)
     model = method.prepare(env.model, cfg)
-    train_set = encode_examples(splits.train, env.tokenizer, cfg.train.max_length)
+    train_set = encode_for(method, splits.train, env.tokenizer, cfg, splits.labels)
     return estimate_training(
         model, train_set, cfg, pad_id=env.tokenizer.pad_token_id, device=env.device, dtype=env.dtype
     )
@@ -141,14 +143,29 @@ class Environment:
     model: Any
 
 
-def load_environment(cfg: Config, method, console: Console) -> Environment:
-    """Resolve and load the base model in the precision the method wants."""
+def load_environment(
+    cfg: Config, method, console: Console, labels: list[str] | None = None
+) -> Environment:
+    """Resolve and load the base model the way and in the precision the method wants."""
     location = resolve_model(cfg.model, console.print)
     device = pick_device()
     dtype = compute_dtype(cfg.train.precision, device)
     tokenizer = load_tokenizer(location)
-    model = load_model(location, method.frozen_dtype(dtype), device)
+    seed_everything(cfg.train.seed)  # a method's fresh head draws its weights on loading
+    load_base = getattr(method, "load_base", None)
+    if load_base is not None:
+        model = load_base(location, method.frozen_dtype(dtype), device, tokenizer, labels)
+    else:
+        model = load_model(location, method.frozen_dtype(dtype), device)
     return Environment(location, device, dtype, tokenizer, model)
+
+
+def encode_for(method, examples, tokenizer, cfg: Config, labels: list[str] | None):
+    """Training/validation items the way the method wants them (default: prompt + target)."""
+    encode = getattr(method, "encode", None)
+    if encode is not None:
+        return encode(examples, tokenizer, cfg.train.max_length, labels)
+    return encode_examples(examples, tokenizer, cfg.train.max_length)
 
 
 def start_run_dir(cfg: Config, splits, env: Environment, overwrite: bool, console) -> Path:
