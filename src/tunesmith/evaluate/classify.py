@@ -11,8 +11,8 @@ import torch
 
 from tunesmith.data.encode import prompt_ids
 from tunesmith.data.templates import label_target
-from tunesmith.models.load import compute_context
 from tunesmith.models.backbone import backbone_forward
+from tunesmith.models.load import compute_context
 from tunesmith.train.loss import output_logits
 
 
