@@ -100,9 +100,7 @@ def items(tiny_tokenizer, sentiment_examples):
     return encode_examples(sentiment_examples(16), tiny_tokenizer, 32)
 
 
-def test_training_moves_only_unfrozen_blocks_and_logs_the_schedule(
-    tiny_llama_dir, items, tmp_path
-):
+def test_training_moves_only_unfrozen_blocks_and_logs_the_schedule(tiny_llama_dir, items, tmp_path):
     initial = load_model(tiny_llama_dir, torch.float32, CPU).state_dict()
     cfg = config("layers.unfreeze_every=2", "train.max_steps=2")
     model, rows = run(tiny_llama_dir, items, tmp_path, cfg)

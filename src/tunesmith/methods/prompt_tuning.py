@@ -16,14 +16,14 @@ load = lora.load
 
 
 def prepare(model, cfg: Config):
-    """Wrap ``model`` with a fresh soft prompt (random, or the embeddings of ``init_text``)."""
+    """Wrap ``model`` with a fresh soft prompt: embeddings of ``init_text``, or of random tokens."""
     from peft import PromptTuningConfig, PromptTuningInit, get_peft_model
 
     text = cfg.prompt.init_text
     config = PromptTuningConfig(
         task_type="CAUSAL_LM",
         num_virtual_tokens=cfg.prompt.num_virtual_tokens,
-        prompt_tuning_init=PromptTuningInit.TEXT if text else PromptTuningInit.RANDOM,
+        prompt_tuning_init=PromptTuningInit.TEXT if text else PromptTuningInit.SAMPLE_VOCAB,
         prompt_tuning_init_text=text,
         # The text is tokenized with the model's own tokenizer, found where the model came from.
         tokenizer_name_or_path=model.name_or_path if text else None,
