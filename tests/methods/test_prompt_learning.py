@@ -23,6 +23,8 @@ CASES = [
     ("prompt_tuning", "tiny_model_dir"),
     ("prefix_tuning", "tiny_model_dir"),
     ("prefix_tuning", "tiny_llama_dir"),  # grouped KV heads, rotary positions
+    ("prompt_tuning", "tiny_gemma_dir"),  # scaled embeddings, sliding-window layers
+    ("prefix_tuning", "tiny_gemma_dir"),  # peft builds Gemma's prefix cache its own way
 ]
 TEXTS = ["good movie", "the plot was very bad and awful", "fine"]
 LABELS = ["positive", "negative", "very good film"]  # one, one and three words (+ EOS)

@@ -76,21 +76,35 @@ def backbone_forward(
 def generate(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs):
     """New token ids [batch, new] that ``model`` generates after ``input_ids``.
 
-    Prefix tuning goes around peft's own ``generate``: with transformers 5 it hands the
-    prefix over as ``past_key_values``, which the model ignores in favour of its ``cache``
-    argument. Instead the prefix is passed as a pre-filled cache standing for V placeholder
-    tokens in front of the prompt, which generation then skips as already computed.
+    Prompt learning goes around peft's own ``generate``, which with transformers 5 ignores a
+    prefix (handed over as ``past_key_values``, which loses to the model's ``cache``) and
+    misplaces soft prompts after the first new token on rotary-position models. Instead the
+    virtual tokens' keys and values are computed once and passed as a pre-filled cache that
+    stands for V placeholder tokens in front of the prompt; generation skips those as done.
     """
-    n_virtual, kind = virtual_tokens(model)
-    if kind != "PREFIX_TUNING":
+    n_virtual, _ = virtual_tokens(model)
+    if not n_virtual:
         out = model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         return out[:, input_ids.shape[1] :]
     batch = input_ids.shape[0]
-    cache = model.get_prompt(batch, max_cache_len=n_virtual + input_ids.shape[1])
     placeholder = input_ids[:, :1].expand(batch, n_virtual)
     full_ids = torch.cat([placeholder, input_ids], 1)
     full_mask = torch.cat([attention_mask.new_ones(batch, n_virtual), attention_mask], 1)
     out = unwrap(model).generate(
-        input_ids=full_ids, attention_mask=full_mask, cache=cache, **kwargs
+        input_ids=full_ids,
+        attention_mask=full_mask,
+        cache=virtual_cache(model, batch, n_virtual + input_ids.shape[1]),
+        **kwargs,
     )
     return out[:, full_ids.shape[1] :]
+
+
+def virtual_cache(model, batch: int, length: int):
+    """A KV cache holding only the V virtual tokens (positions 0..V-1), for ``batch`` rows."""
+    n_virtual, kind = virtual_tokens(model)
+    if kind == "PREFIX_TUNING":
+        return model.get_prompt(batch, max_cache_len=length)
+    prompts = model.get_prompt(batch_size=batch)  # causal: their keys/values see only each other
+    dtype = unwrap(model).get_input_embeddings().weight.dtype
+    out = unwrap(model).get_decoder()(inputs_embeds=prompts.to(dtype), use_cache=True)
+    return out.cache
