@@ -9,12 +9,15 @@ import pytest
 
 from tunesmith.config import (
     AugmentConfig,
+    ClsHeadConfig,
     Config,
     DataConfig,
     EvalConfig,
+    LayersConfig,
     LoraConfig,
     MonitorConfig,
     PreprocessConfig,
+    PromptConfig,
     TrainConfig,
 )
 from tunesmith.config_io import dump_config, load_config, reference_markdown
@@ -26,6 +29,9 @@ SECTIONS = {
     "data.preprocess": PreprocessConfig,
     "data.augment": AugmentConfig,
     "lora": LoraConfig,
+    "layers": LayersConfig,
+    "prompt": PromptConfig,
+    "cls_head": ClsHeadConfig,
     "train": TrainConfig,
     "eval": EvalConfig,
     "monitor": MonitorConfig,
@@ -140,7 +146,8 @@ def test_unknown_key_in_yaml_names_the_file(tmp_path):
 @pytest.mark.parametrize(
     ("override", "key", "choices"),
     [
-        ("method=qlora", "method", ["lora", "full"]),
+        ("method=adapters", "method", ["lora", "full", "qlora", "cls_head"]),
+        ("cls_head.train=frozen", "cls_head.train", ["lora", "full"]),
         ("train.lr_schedule=step", "train.lr_schedule", ["cosine", "linear", "constant"]),
         ("train.precision=fp16", "train.precision", ["auto", "bf16", "fp32"]),
         ("data.task=regression", "data.task", ["classification", "instruction", "chat", "text"]),
@@ -221,6 +228,33 @@ def test_shipped_quickstart_yaml_loads():
     assert cfg.method == "lora"
     assert cfg.data.task == "classification"
     assert cfg != Config()  # it sets something
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("layers.train_top=0", "layers.train_top must be at least 1"),
+        ("layers.unfreeze_every=0", "layers.unfreeze_every must be at least 1"),
+        ("prompt.num_virtual_tokens=0", "prompt.num_virtual_tokens must be at least 1"),
+    ],
+)
+def test_method_option_bounds(override, fragment):
+    assert fragment in error_of(None, [override])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "rate"),
+    [
+        (["method=dora"], 2e-4),
+        (["method=freeze"], 2e-5),
+        (["method=prompt_tuning"], 3e-2),
+        (["method=cls_head"], 2e-4),
+        (["method=cls_head", "cls_head.train=full"], 2e-5),
+        (["method=prefix_tuning", "train.learning_rate=0.5"], 0.5),
+    ],
+)
+def test_each_method_has_a_default_learning_rate(overrides, rate):
+    assert load_config(None, overrides).learning_rate() == rate
 
 
 def test_reference_markdown_lists_every_key_with_its_default():

@@ -12,14 +12,35 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Task = Literal["classification", "instruction", "chat", "text"]
-MethodName = Literal["lora", "full"]
+MethodName = Literal[
+    "lora",
+    "dora",
+    "qlora",
+    "full",
+    "freeze",
+    "gradual_unfreeze",
+    "prompt_tuning",
+    "prefix_tuning",
+    "cls_head",
+]
+HeadTraining = Literal["lora", "full"]
 Precision = Literal["auto", "bf16", "fp32"]
 Schedule = Literal["cosine", "linear", "constant"]
 MissingPolicy = Literal["fail", "drop", "fill"]
 
 #: Learning rate used when ``train.learning_rate`` is left empty: adapters tolerate (and need)
 #: a much larger step than updating every weight of the model.
-DEFAULT_LEARNING_RATE: dict[str, float] = {"lora": 2e-4, "full": 2e-5}
+#: Soft prompts start far from anything useful and are tiny, so they take the largest step.
+DEFAULT_LEARNING_RATE: dict[str, float] = {
+    "lora": 2e-4,
+    "dora": 2e-4,
+    "qlora": 2e-4,
+    "full": 2e-5,
+    "freeze": 2e-5,
+    "gradual_unfreeze": 2e-5,
+    "prompt_tuning": 3e-2,
+    "prefix_tuning": 1e-2,
+}
 
 
 def _f(default, help: str):  # noqa: A002 - "help" reads best at the call sites
@@ -98,7 +119,7 @@ class DataConfig:
 
 @dataclass
 class LoraConfig:
-    """Low-rank adapters (peft)."""
+    """Low-rank adapters (peft): lora, dora, qlora, and cls_head with `train: lora`."""
 
     r: int = _f(16, "Rank of the adapter matrices.")
     alpha: int = _f(32, "Scaling numerator: the update is scaled by alpha / r.")
@@ -106,6 +127,49 @@ class LoraConfig:
     target_modules: str | list[str] = _f(
         "all-linear", "Modules to adapt: 'all-linear' or a list of module names."
     )
+
+
+@dataclass
+class LayersConfig:
+    """Which transformer blocks train (freeze, gradual_unfreeze) and at what learning rate."""
+
+    train_top: int = _f(2, "freeze: transformer blocks trained, counted from the top.")
+    train_embeddings: bool = _f(
+        False, "freeze/gradual_unfreeze: also train the token (and position) embeddings."
+    )
+    train_norm: bool = _f(True, "freeze/gradual_unfreeze: also train the final norm.")
+    train_head: bool = _f(
+        False, "freeze/gradual_unfreeze: also train the output layer (tied = the embeddings)."
+    )
+    unfreeze_every: int | None = _f(
+        None, "gradual_unfreeze: optimizer steps between unfreezing blocks; empty = each epoch."
+    )
+    lr_decay: float | None = _f(
+        None,
+        "Layer-wise lr decay (full, freeze, gradual_unfreeze): each block down gets lr x this; "
+        "embeddings the lowest; empty = off.",
+    )
+
+
+@dataclass
+class PromptConfig:
+    """Soft prompts (prompt_tuning) and trained key/value prefixes (prefix_tuning), via peft."""
+
+    num_virtual_tokens: int = _f(20, "Virtual tokens put in front of every input.")
+    init_text: str | None = _f(
+        None, "prompt_tuning: start the soft prompt from this text's embeddings; empty = random."
+    )
+    prefix_projection: bool = _f(
+        False, "prefix_tuning: produce the prefix through a 2-layer MLP (more stable, bigger)."
+    )
+    encoder_hidden_size: int = _f(256, "prefix_tuning: hidden size of that MLP.")
+
+
+@dataclass
+class ClsHeadConfig:
+    """A sequence-classification head on the backbone (classification task only)."""
+
+    train: HeadTraining = _f("lora", "lora (adapters + the head) or full (every weight + head).")
 
 
 @dataclass
@@ -117,7 +181,10 @@ class TrainConfig:
     batch_size: int = _f(16, "Examples per optimizer step (before gradient accumulation).")
     grad_accum: int = _f(1, "Micro-batches per optimizer step; each holds batch_size/grad_accum.")
     learning_rate: float | None = _f(
-        None, "Peak learning rate; empty = the method's default (lora 2e-4, full 2e-5)."
+        None,
+        "Peak learning rate; empty = the method's default (lora/dora/qlora 2e-4, full/freeze/"
+        "gradual_unfreeze 2e-5, prompt_tuning 3e-2, prefix_tuning 1e-2; cls_head that of "
+        "cls_head.train).",
     )
     lr_schedule: Schedule = _f("cosine", "Decay after warmup: cosine, linear or constant.")
     warmup_ratio: float = _f(0.06, "Share of steps spent warming the learning rate up from 0.")
@@ -196,10 +263,17 @@ class Config:
     model: str = _f(
         "default", "'default' (Gemma 3 270M), a local HF model dir, a hub id or a .gguf file."
     )
-    method: MethodName = _f("lora", "lora (adapters) or full (every weight).")
+    method: MethodName = _f(
+        "lora",
+        "lora, dora, qlora (adapters), full (every weight), freeze / gradual_unfreeze (top "
+        "blocks), prompt_tuning / prefix_tuning (virtual tokens), cls_head (a label head).",
+    )
     output: str = _f("runs/latest", "Run directory; created, never silently overwritten.")
     data: DataConfig = field(default_factory=DataConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
+    layers: LayersConfig = field(default_factory=LayersConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    cls_head: ClsHeadConfig = field(default_factory=ClsHeadConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
@@ -208,4 +282,5 @@ class Config:
         """The peak learning rate in force: the configured one or the method's default."""
         if self.train.learning_rate is not None:
             return self.train.learning_rate
-        return DEFAULT_LEARNING_RATE[self.method]
+        method = self.cls_head.train if self.method == "cls_head" else self.method
+        return DEFAULT_LEARNING_RATE[method]

@@ -194,6 +194,9 @@ def _check_relations(cfg: Config, source: str) -> None:
         "train.max_length": t.max_length,
         "eval.batch_size": cfg.eval.batch_size,
         "lora.r": cfg.lora.r,
+        "layers.train_top": cfg.layers.train_top,
+        "prompt.num_virtual_tokens": cfg.prompt.num_virtual_tokens,
+        "prompt.encoder_hidden_size": cfg.prompt.encoder_hidden_size,
     }
     for key, value in positive.items():
         if value < 1:
@@ -204,6 +207,7 @@ def _check_relations(cfg: Config, source: str) -> None:
         "train.max_nan_steps": (t.max_nan_steps, 1),
         "train.early_stopping_patience": (t.early_stopping_patience, 1),
         "train.eval_every": (t.eval_every, 1),
+        "layers.unfreeze_every": (cfg.layers.unfreeze_every, 1),
     }
     for name, (setting, low) in at_least.items():
         if setting is not None and setting < low:
@@ -219,6 +223,7 @@ def _check_relations(cfg: Config, source: str) -> None:
         raise TunesmithError(f"{source}: train.epochs must be above 0, got {t.epochs}")
     if t.learning_rate is not None and t.learning_rate <= 0:
         raise TunesmithError(f"{source}: train.learning_rate must be above 0")
+    _check_lr_decay(cfg, source)
     for key in ("validation_fraction", "test_fraction"):
         value = getattr(cfg.data, key)
         if not 0 <= value < 0.9:
@@ -244,4 +249,21 @@ def _check_data_steps(cfg: Config, source: str) -> None:
         raise TunesmithError(
             f"{source}: data.augment.paraphrase_max_new_tokens must be at least 1 and "
             "paraphrase_temperature above 0"
+        )
+
+
+#: Methods whose trained weights are whole layers, which layer-wise lr decay spreads over.
+LAYERWISE_METHODS = ("full", "freeze", "gradual_unfreeze")
+
+
+def _check_lr_decay(cfg: Config, source: str) -> None:
+    decay = cfg.layers.lr_decay
+    if decay is None:
+        return
+    if not 0 < decay <= 1:
+        raise TunesmithError(f"{source}: layers.lr_decay must be in (0, 1], got {decay}")
+    if cfg.method not in LAYERWISE_METHODS:
+        raise TunesmithError(
+            f"{source}: layers.lr_decay works with method {', '.join(LAYERWISE_METHODS)}, "
+            f"not {cfg.method}; leave it empty or change the method"
         )

@@ -21,7 +21,7 @@ from tunesmith.data.preprocess import describe_steps
 from tunesmith.data.split import make_splits, subsample
 from tunesmith.errors import TunesmithError
 from tunesmith.evaluate.run import evaluate
-from tunesmith.methods import count_parameters, get_method
+from tunesmith.methods import check_method, count_parameters, get_method
 from tunesmith.models.load import compute_dtype, load_model, load_tokenizer, pick_device
 from tunesmith.models.resolve import resolve_model
 from tunesmith.registry.record import RunRecord, recorded_run
@@ -70,11 +70,12 @@ def _train_run(
     record.forced_past(checked.forced_past)
     # Forced past the data check: the rows it found unusable are left out rather than fatal.
     splits = make_splits(cfg.data, cfg.train.seed, skip_bad=bool(checked.forced_past))
-    check_installed(cfg.monitor)  # as does a tracker switched on without its package
+    check_method(cfg, splits.task)  # as does a method that doesn't fit the task or machine
+    check_installed(cfg.monitor)  # or a tracker switched on without its package
     splits.test = subsample(
         splits.test, cfg.eval.max_examples, cfg.train.seed, stratify=splits.labels is not None
     )
-    env = load_environment(cfg, method, console)  # a bad model fails here, before any write
+    env = load_environment(cfg, method, console, splits.labels)  # a bad model fails here
     augment_train(splits, cfg, env.model, env.tokenizer)  # train split only, before any write
     for line in describe_steps(splits.steps, changed_only=True):
         console.print(f"data: {line}", highlight=False, soft_wrap=True)
@@ -87,12 +88,8 @@ def _train_run(
     env.model = method.prepare(env.model, cfg)
     trainable, total = count_parameters(env.model)
     console.print(f"method {cfg.method}: {trainable:,} trainable of {total:,} parameters")
-    train_set = encode_cached(
-        splits.train, env.tokenizer, cfg.train.max_length, cfg.data.cache_tokens
-    )
-    val_set = encode_cached(
-        splits.validation, env.tokenizer, cfg.train.max_length, cfg.data.cache_tokens
-    )
+    train_set = encode_for(method, splits.train, env.tokenizer, cfg, splits.labels)
+    val_set = encode_for(method, splits.validation, env.tokenizer, cfg, splits.labels)
     plan = step_plan(train_set, cfg)
     console.print(
         f"training: {len(plan)} steps over {sum(s.tokens for s in plan):,} tokens "
@@ -143,12 +140,11 @@ def estimate_run(cfg: Config, console: Console | None = None) -> Estimate:
     console = console or Console(stderr=True)
     method = get_method(cfg.method)
     splits = make_splits(cfg.data, cfg.train.seed)
-    env = load_environment(cfg, method, console)
+    check_method(cfg, splits.task)
+    env = load_environment(cfg, method, console, splits.labels)
     augment_train(splits, cfg, env.model, env.tokenizer)
     model = method.prepare(env.model, cfg)
-    train_set = encode_cached(
-        splits.train, env.tokenizer, cfg.train.max_length, cfg.data.cache_tokens
-    )
+    train_set = encode_for(method, splits.train, env.tokenizer, cfg, splits.labels)
     return estimate_training(
         model, train_set, cfg, pad_id=env.tokenizer.pad_token_id, device=env.device, dtype=env.dtype
     )
@@ -165,15 +161,31 @@ class Environment:
     model: Any
 
 
-def load_environment(cfg: Config, method, console: Console) -> Environment:
-    """Resolve and load the base model in the precision the method wants."""
+def load_environment(
+    cfg: Config, method, console: Console, labels: list[str] | None = None
+) -> Environment:
+    """Resolve and load the base model the way and in the precision the method wants."""
     pin_mmap_threshold()  # before the first big tensor: freed activations go back to the system
     location = resolve_model(cfg.model, console.print)
     device = pick_device()
     dtype = compute_dtype(cfg.train.precision, device)
     tokenizer = load_tokenizer(location)
-    model = load_model(location, method.frozen_dtype(dtype), device)
+    seed_everything(cfg.train.seed)  # a method's fresh head draws its weights on loading
+    load_base = getattr(method, "load_base", None)
+    if load_base is not None:
+        model = load_base(location, method.frozen_dtype(dtype), device, tokenizer, labels)
+    else:
+        model = load_model(location, method.frozen_dtype(dtype), device)
     return Environment(location, device, dtype, tokenizer, model)
+
+
+def encode_for(method, examples, tokenizer, cfg: Config, labels: list[str] | None):
+    """Training/validation items the way the method wants them (default: prompt + target,
+    through the token cache)."""
+    encode = getattr(method, "encode", None)
+    if encode is not None:
+        return encode(examples, tokenizer, cfg.train.max_length, labels)
+    return encode_cached(examples, tokenizer, cfg.train.max_length, cfg.data.cache_tokens)
 
 
 def start_run_dir(

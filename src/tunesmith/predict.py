@@ -14,6 +14,7 @@ from tunesmith.data.tasks import CHAT_FIELDS, TEXT_FIELDS, conversation
 from tunesmith.data.templates import generation_prompt, instruction_messages
 from tunesmith.errors import TunesmithError
 from tunesmith.evaluate.run import predict_labels
+from tunesmith.models.backbone import generate as generate_ids
 from tunesmith.models.load import compute_context
 from tunesmith.rundir import TunedRun
 from tunesmith.train.monitor import progress_bar
@@ -68,13 +69,15 @@ def _complete(run: TunedRun, text: str, max_new_tokens: int) -> str:
     add_bos = not (tok.bos_token and text.startswith(tok.bos_token))
     inputs = tok(text, return_tensors="pt", add_special_tokens=add_bos).to(run.device)
     with compute_context(run.device, run.dtype):
-        out = run.model.generate(
-            **inputs,
+        new = generate_ids(
+            run.model,
+            inputs["input_ids"],
+            inputs["attention_mask"],
             max_new_tokens=max_new_tokens,
             do_sample=False,
             pad_token_id=tok.pad_token_id,
         )
-    return tok.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+    return tok.decode(new[0], skip_special_tokens=True).strip()
 
 
 def model_inputs(run: TunedRun, records: list[Record], source: str) -> list[str]:

@@ -21,7 +21,7 @@ import torch
 from tunesmith.config import Config
 from tunesmith.config_io import load_config
 from tunesmith.errors import TunesmithError
-from tunesmith.methods import get_method
+from tunesmith.methods import check_method, get_method
 from tunesmith.models.load import compute_dtype, load_tokenizer, pick_device
 
 
@@ -79,6 +79,7 @@ def load_run(run_dir: str | Path) -> TunedRun:
         )
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     cfg = load_config(path / "config.yaml")
+    check_method(cfg, manifest["task"])  # e.g. a qlora run on a machine without a GPU
     device = pick_device()
     dtype = compute_dtype(cfg.train.precision, device)
     method = get_method(cfg.method)

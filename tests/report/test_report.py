@@ -221,7 +221,11 @@ def test_plots_take_tex_like_labels_literally_and_skip_empty_logs():
 # --- model card -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "library"), [("lora", "peft"), ("full", "transformers")])
+@pytest.mark.parametrize(
+    ("method", "library"),
+    [("lora", "peft"), ("full", "transformers"), ("prefix_tuning", "peft"),
+     ("freeze", "transformers")],
+)  # fmt: skip
 def test_model_card_front_matter(tmp_path, method, library):
     path = write_model_card(make_run(tmp_path, make_metrics(method=method)))
     text = path.read_text()
@@ -230,8 +234,26 @@ def test_model_card_front_matter(tmp_path, method, library):
     assert meta["library_name"] == library
     assert meta["base_model"] == "default"
     assert meta["tags"] == ["tunesmith", "classification"]
-    assert ('PeftModel.from_pretrained(base, "final")' in text) == (method == "lora")
-    assert ('AutoModelForCausalLM.from_pretrained("final")' in text) == (method == "full")
+    assert ('PeftModel.from_pretrained(base, "final")' in text) == (library == "peft")
+    assert ('AutoModelForCausalLM.from_pretrained("final")' in text) == (library != "peft")
+
+
+@pytest.mark.parametrize(
+    ("method", "section", "described"),
+    [
+        ("dora", {"lora": {"r": 8}}, "DoRA adapters (r=8)"),
+        ("freeze", {"layers": {"train_top": 3}}, "the top 3 transformer blocks"),
+        ("prompt_tuning", {"prompt": {"num_virtual_tokens": 7}}, "prompt tuning (7 virtual"),
+        ("cls_head", {"cls_head": {"train": "full"}}, "classification head, trained with every"),
+    ],
+)
+def test_model_card_names_the_method(tmp_path, method, section, described):
+    run = make_run(tmp_path, make_metrics(method=method))
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**config, "method": method, **section}))
+    text = write_model_card(run).read_text()
+    assert described in text
+    assert "every weight updated" not in text
 
 
 def test_model_card_describes_training_and_results(tmp_path):

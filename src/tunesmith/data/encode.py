@@ -41,8 +41,17 @@ def encode_examples(examples: list[Example], tokenizer, max_length: int) -> list
 
 def prompt_ids(prompt: str, tokenizer, budget: int) -> list[int]:
     """Token ids of a bare prompt (with BOS), cut in the middle to at most ``budget`` tokens."""
-    ids = tokenizer([prompt], add_special_tokens=False)["input_ids"][0]
-    return _cut_middle(_bos(tokenizer, prompt, _adds_bos(tokenizer)) + ids, budget)
+    return prompts_ids([prompt], tokenizer, budget)[0]
+
+
+def prompts_ids(prompts: list[str], tokenizer, budget: int) -> list[list[int]]:
+    """``prompt_ids`` of many prompts in one batched tokenizer call."""
+    ids = tokenizer(prompts, add_special_tokens=False)["input_ids"] if prompts else []
+    adds_bos = _adds_bos(tokenizer)
+    return [
+        _cut_middle(_bos(tokenizer, prompt, adds_bos) + row, budget)
+        for prompt, row in zip(prompts, ids, strict=True)
+    ]
 
 
 def _join(segments: list[Segment], pieces: list[list[int]], tokenizer, adds_bos: bool) -> Encoded:

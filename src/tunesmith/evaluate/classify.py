@@ -11,8 +11,9 @@ import torch
 
 from tunesmith.data.encode import prompt_ids
 from tunesmith.data.templates import label_target
+from tunesmith.models.backbone import backbone_forward
 from tunesmith.models.load import compute_context
-from tunesmith.train.loss import output_logits, unwrap
+from tunesmith.train.loss import output_logits
 
 
 @torch.no_grad()
@@ -48,7 +49,6 @@ def label_scores(
 
 
 def _score_batch(model, prompts: list[list[int]], label_ids: list[list[int]], pad_id, device):
-    backbone = unwrap(model).get_decoder()
     n_labels, width = len(label_ids), max(len(p) for p in prompts)
     # Left padding puts every prompt's last token in the last column.
     ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
@@ -58,14 +58,14 @@ def _score_batch(model, prompts: list[list[int]], label_ids: list[list[int]], pa
         mask[row, width - len(p) :] = 1
     ids, mask = ids.to(device), mask.to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = backbone(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
-    first = torch.log_softmax(output_logits(model, out.last_hidden_state[:, -1]), dim=-1)
+    hidden, cache = backbone_forward(model, ids, mask, positions, use_cache=True)
+    first = torch.log_softmax(output_logits(model, hidden[:, -1]), dim=-1)
     first_ids = torch.tensor([ids_[0] for ids_ in label_ids], device=device)
     scores = first[:, first_ids]  # [batch, labels]
     longest = max(len(x) for x in label_ids)
     if longest > 1:
         scores = scores + _continuation_scores(
-            model, backbone, out.cache, mask, positions, label_ids, longest, pad_id
+            model, cache, mask, positions, label_ids, longest, pad_id
         ).view(len(prompts), n_labels)
     return scores.float().cpu()
 
@@ -84,7 +84,7 @@ def token_log_probs(model, hidden: torch.Tensor, tokens: torch.Tensor) -> torch.
     return torch.cat(out) if out else hidden.new_zeros(0, dtype=torch.float32)
 
 
-def _continuation_scores(model, backbone, cache, mask, positions, label_ids, longest, pad_id):
+def _continuation_scores(model, cache, mask, positions, label_ids, longest, pad_id):
     """Log-likelihood of label tokens 2..n for every (prompt, label) pair, as a flat vector."""
     device = mask.device
     n_labels = len(label_ids)
@@ -101,15 +101,9 @@ def _continuation_scores(model, backbone, cache, mask, positions, label_ids, lon
     full_mask = torch.cat([mask.repeat_interleave(n_labels, 0), cont_mask], dim=1)
     steps = torch.arange(1, longest, device=device)
     cont_pos = positions[:, -1:].repeat_interleave(n_labels, 0) + steps
-    out = backbone(
-        input_ids=inputs,
-        attention_mask=full_mask,
-        position_ids=cont_pos,
-        cache=cache,
-        use_cache=True,
-    )
+    hidden, _ = backbone_forward(model, inputs, full_mask, cont_pos, cache=cache, use_cache=True)
     keep = targets >= 0
-    picked = token_log_probs(model, out.last_hidden_state[keep], targets[keep])
+    picked = token_log_probs(model, hidden[keep], targets[keep])
     per_pair = torch.zeros(keep.shape, dtype=picked.dtype, device=device)
     per_pair[keep] = picked
     return per_pair.sum(dim=1)

@@ -21,8 +21,13 @@ def mean_target_loss(
     device: torch.device,
     dtype: torch.dtype,
     on_batch=None,
+    loss=None,
 ) -> tuple[float, int]:
-    """(mean cross-entropy per target token in nats, number of target tokens)."""
+    """(mean cross-entropy per target token in nats, number of target tokens).
+
+    ``loss`` replaces ``target_loss_sum`` (same signature), e.g. a classification head's.
+    """
+    loss_fn = loss or target_loss_sum
     was_training = model.training
     model.eval()
     order = sorted(range(len(items)), key=lambda i: len(items[i].input_ids))
@@ -30,7 +35,7 @@ def mean_target_loss(
     for start in range(0, len(order), batch_size):
         batch = collate([items[i] for i in order[start : start + batch_size]], pad_id, device)
         with compute_context(device, dtype):
-            loss_sum, n = target_loss_sum(model, chunk=chunk, **batch)
+            loss_sum, n = loss_fn(model, chunk=chunk, **batch)
         total, count = total + float(loss_sum), count + n
         if on_batch:
             on_batch(min(batch_size, len(order) - start))

@@ -13,6 +13,7 @@ from tunesmith.data.templates import classification_prompt
 from tunesmith.evaluate.classify import label_scores
 from tunesmith.evaluate.lm import mean_target_loss
 from tunesmith.evaluate.metrics import classification_metrics, perplexity
+from tunesmith.methods import hook
 from tunesmith.train.monitor import progress_bar
 
 
@@ -49,19 +50,24 @@ def evaluate(
 def predict_labels(
     model, tokenizer, texts: list[str], labels: list[str], cfg: Config, device, dtype, on_batch=None
 ) -> tuple[list[str], torch.Tensor]:
-    """The most likely label of each text, and the [texts, labels] log-likelihood matrix."""
-    prompts = [classification_prompt(text) for text in texts]
-    scores = label_scores(
-        model,
-        tokenizer,
-        prompts,
-        labels,
-        batch_size=cfg.eval.batch_size,
-        max_length=cfg.train.max_length,
-        device=device,
-        dtype=dtype,
-        on_batch=on_batch,
-    )
+    """The most likely label of each text, and the [texts, labels] log-likelihood matrix.
+
+    The method may score labels its own way (``label_scores`` hook, e.g. a classification
+    head); by default the LM scores each label's tokens after the classification prompt.
+    """
+    settings = {
+        "batch_size": cfg.eval.batch_size,
+        "max_length": cfg.train.max_length,
+        "device": device,
+        "dtype": dtype,
+        "on_batch": on_batch,
+    }
+    scorer = hook(cfg.method, "label_scores")
+    if scorer is not None:
+        scores = scorer(model, tokenizer, texts, labels, **settings)
+    else:
+        prompts = [classification_prompt(text) for text in texts]
+        scores = label_scores(model, tokenizer, prompts, labels, **settings)
     return [labels[i] for i in scores.argmax(dim=1).tolist()], scores
 
 

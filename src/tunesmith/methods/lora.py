@@ -15,18 +15,25 @@ def frozen_dtype(compute: torch.dtype) -> torch.dtype:
     return compute
 
 
-def prepare(model, cfg: Config):
-    """Wrap ``model`` with fresh adapters; only they train (kept in fp32 by peft)."""
-    from peft import LoraConfig, get_peft_model
+def adapter_config(cfg: Config, task_type: str = "CAUSAL_LM", **extra):
+    """peft's LoraConfig from the ``lora:`` section (``extra``: e.g. use_dora, modules_to_save)."""
+    from peft import LoraConfig
 
-    adapter = LoraConfig(
+    return LoraConfig(
         r=cfg.lora.r,
         lora_alpha=cfg.lora.alpha,
         lora_dropout=cfg.lora.dropout,
         target_modules=cfg.lora.target_modules,
-        task_type="CAUSAL_LM",
+        task_type=task_type,
+        **extra,
     )
-    return get_peft_model(model, adapter)
+
+
+def prepare(model, cfg: Config):
+    """Wrap ``model`` with fresh adapters; only they train (kept in fp32 by peft)."""
+    from peft import get_peft_model
+
+    return get_peft_model(model, adapter_config(cfg))
 
 
 def save(model, tokenizer, directory: Path) -> None:
@@ -37,9 +44,13 @@ def save(model, tokenizer, directory: Path) -> None:
 
 def load(location, directory: Path, dtype: torch.dtype, device: torch.device):
     """The base model from ``location`` with the saved adapter on top."""
+    return load_adapter(load_model(location, dtype, device), directory)
+
+
+def load_adapter(base, directory: Path):
+    """``base`` with the adapter saved in ``directory`` (any peft method), in eval mode."""
     from peft import PeftModel
 
-    base = load_model(location, dtype, device)
     return PeftModel.from_pretrained(base, str(directory)).eval()
 
 

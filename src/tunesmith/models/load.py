@@ -44,12 +44,20 @@ def load_tokenizer(location: Path | str):
     return tokenizer
 
 
-def load_model(location: Path | str, dtype: torch.dtype, device: torch.device):
-    """The causal LM with weights in ``dtype`` on ``device``, in eval mode."""
+def load_model(
+    location: Path | str, dtype: torch.dtype, device: torch.device, auto_class=None, **kwargs
+):
+    """The causal LM (or ``auto_class``) with weights in ``dtype`` on ``device``, in eval mode.
+
+    ``kwargs`` go to ``from_pretrained`` (e.g. ``num_labels``); a model placed by a
+    ``device_map`` (quantized weights can't be moved afterwards) stays where it was put.
+    """
     from transformers import AutoModelForCausalLM
 
-    model = _from_pretrained(AutoModelForCausalLM, location, dtype=dtype)
-    return model.to(device).eval()
+    model = _from_pretrained(auto_class or AutoModelForCausalLM, location, dtype=dtype, **kwargs)
+    if "device_map" not in kwargs:
+        model = model.to(device)
+    return model.eval()
 
 
 def _from_pretrained(auto_class, location: Path | str, **kwargs):

@@ -34,6 +34,8 @@ STATUS_STYLES = {
 }
 
 #: Config keys worth a glance in ``runs show``; the rest is in RUN/config.yaml.
+#: Methods whose ``lora.*`` settings matter (cls_head only with train: lora, shown anyway).
+LORA_METHODS = ("lora", "dora", "qlora", "cls_head")
 CONFIG_HIGHLIGHTS = (
     "model",
     "method",
@@ -113,7 +115,7 @@ def print_run(row: RunRow, console: Console) -> None:
     settings = flatten(row.config)
     config = Table(title="config highlights", show_header=False)
     for key in CONFIG_HIGHLIGHTS:
-        if key in settings and not (key.startswith("lora.") and row.method != "lora"):
+        if key in settings and not (key.startswith("lora.") and row.method not in LORA_METHODS):
             config.add_row(key, _show(settings[key]))
     console.print(config)
 

@@ -43,6 +43,10 @@ def write_model_card(run_dir: Path) -> Path:
     return path
 
 
+#: Methods whose ``final/`` is a peft adapter on the base model (cls_head: with train: lora).
+PEFT_METHODS = ("lora", "dora", "qlora", "prompt_tuning", "prefix_tuning")
+
+
 def _base_model(metrics: dict) -> str:
     """Where the base weights can be loaded from: the resolved location, else the spec."""
     return str(metrics.get("model_location") or metrics.get("model", ""))
@@ -50,7 +54,7 @@ def _base_model(metrics: dict) -> str:
 
 def _front_matter(metrics: dict) -> str:
     meta = {
-        "library_name": "peft" if metrics.get("method") == "lora" else "transformers",
+        "library_name": "peft" if metrics.get("method") in PEFT_METHODS else "transformers",
         "base_model": _base_model(metrics),
         "tags": ["tunesmith", _task(metrics)],
         "pipeline_tag": "text-generation",
@@ -60,7 +64,7 @@ def _front_matter(metrics: dict) -> str:
 
 def _training_section(metrics: dict, config: dict) -> str:
     method = metrics.get("method", "?")
-    lines = ["## Training", "", f"- Method: {_method_text(method, config.get('lora') or {})}"]
+    lines = ["## Training", "", f"- Method: {_method_text(method, config)}"]
     data = config.get("data") or {}
     if data.get("train"):
         lines.append(f"- Training data: {_data_text(data)}")
@@ -68,7 +72,10 @@ def _training_section(metrics: dict, config: dict) -> str:
         lines.append(f"- Labels: {', '.join(_md(str(x)) for x in metrics['labels'])}")
     train = config.get("train") or {}
     if train:
-        lines.append(f"- Schedule: {_schedule_text(train, method)}")
+        head = (config.get("cls_head") or {}).get("train", "lora")
+        lines.append(
+            f"- Schedule: {_schedule_text(train, head if method == 'cls_head' else method)}"
+        )
     if metrics.get("train_tokens") is not None:
         lines.append(f"- {_throughput_text(metrics)}")
     if metrics.get("trainable_params") is not None:
@@ -76,11 +83,26 @@ def _training_section(metrics: dict, config: dict) -> str:
     return "\n".join(lines)
 
 
-def _method_text(method: str, lora: dict) -> str:
-    if method != "lora":
-        return f"{_md(method)} fine-tuning (every weight updated)"
+def _method_text(method: str, config: dict) -> str:
+    lora, layers = config.get("lora") or {}, config.get("layers") or {}
+    prompt = config.get("prompt") or {}
     detail = ", ".join(f"{k}={lora[k]}" for k in ("r", "alpha", "dropout") if k in lora)
-    return f"LoRA adapters ({_md(detail)})" if detail else "LoRA adapters"
+    adapters = f" ({_md(detail)})" if detail else ""
+    head = (
+        "LoRA" if (config.get("cls_head") or {}).get("train", "lora") == "lora" else "every weight"
+    )
+    texts = {
+        "lora": f"LoRA adapters{adapters}",
+        "dora": f"DoRA adapters{adapters}",
+        "qlora": f"LoRA adapters{adapters} on a 4-bit base (QLoRA)",
+        "full": "full fine-tuning (every weight updated)",
+        "freeze": f"the top {layers.get('train_top', '?')} transformer blocks (the rest frozen)",
+        "gradual_unfreeze": "gradual unfreezing, top block first (ULMFiT)",
+        "prompt_tuning": f"prompt tuning ({prompt.get('num_virtual_tokens', '?')} virtual tokens)",
+        "prefix_tuning": f"prefix tuning ({prompt.get('num_virtual_tokens', '?')} virtual tokens)",
+        "cls_head": f"a classification head, trained with {head}",
+    }
+    return texts.get(method, _md(method))
 
 
 def _data_text(data: dict) -> str:
@@ -143,7 +165,14 @@ def _evaluation_section(metrics: dict) -> str:
 
 def _usage_section(metrics: dict) -> str:
     model = json.dumps(_base_model(metrics))
-    if metrics.get("method") == "lora":
+    if metrics.get("method") == "cls_head":
+        code = (
+            "from transformers import AutoModelForSequenceClassification\n\n"
+            "# train: full; with train: lora load the base with num_labels and\n"
+            '# PeftModel.from_pretrained(base, "final") (labels in final/head.json)\n'
+            'model = AutoModelForSequenceClassification.from_pretrained("final")'
+        )
+    elif metrics.get("method") in PEFT_METHODS:
         code = (
             "from peft import PeftModel\n"
             "from transformers import AutoModelForCausalLM\n\n"

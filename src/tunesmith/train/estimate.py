@@ -48,7 +48,7 @@ def estimate_training(
     saved = {n: p.detach().clone() for n, p in params.items()}
     # A throw-away optimizer: its update costs time in proportion to the trained weights (large
     # for full fine-tuning), which no FLOP count of the forward and backward pass shows.
-    optimizer, _ = build_optimizer(list(params.values()), cfg, len(plan))
+    optimizer, _ = build_optimizer(params, cfg, len(plan))
     model.train()
     seconds, gflop, updating = 0.0, 0.0, 0.0
     for i, index in enumerate(probe):
@@ -105,14 +105,16 @@ def step_plan(train_set: list[Encoded], cfg: Config) -> list[StepShape]:
 def step_cost(model, shape: StepShape) -> float:
     """GFLOP of one training step: forward + backward through the backbone and output layer."""
     embedding = model.get_input_embeddings().weight
-    head = model.get_output_embeddings().weight
-    tables = {embedding.data_ptr(), head.data_ptr()}
+    output = model.get_output_embeddings()  # None under a classification head
+    tables = {embedding.data_ptr()} | ({output.weight.data_ptr()} if output is not None else set())
     inner = [p for p in model.parameters() if p.data_ptr() not in tables]
     backbone = sum(p.numel() for p in inner)
     trained = sum(p.numel() for p in inner if p.requires_grad)
     # Per token and weight: 2 FLOP forward, 2 for the input gradient, and 2 more for the weight
     # gradient only where the weight trains (LoRA skips it for the frozen backbone).
-    head_flops = (4 + 2 * head.requires_grad) * head.numel() * shape.targets
+    head_flops = 0
+    if output is not None:
+        head_flops = (4 + 2 * output.weight.requires_grad) * output.weight.numel() * shape.targets
     return ((4 * backbone + 2 * trained) * shape.padded + head_flops) / 1e9
 
 

@@ -20,6 +20,8 @@ from transformers import get_scheduler
 from tunesmith.config import Config
 from tunesmith.data.encode import Encoded
 from tunesmith.errors import TunesmithError
+from tunesmith.methods import hook
+from tunesmith.methods.layers import lr_scales
 from tunesmith.models.load import compute_context
 from tunesmith.train.batches import collate, endless_batches, split_micro
 from tunesmith.train.checkpoint import Checkpointer, cpu_copy, load_weights
@@ -62,7 +64,9 @@ def train(
     lr = cfg.learning_rate()
     steps_per_epoch = math.ceil(len(train_set) / t.batch_size)
     total_steps = t.max_steps or max(1, math.ceil(t.epochs * steps_per_epoch))
-    optimizer, scheduler = build_optimizer(list(params.values()), cfg, total_steps)
+    optimizer, scheduler = build_optimizer(
+        params, cfg, total_steps, learning_rate_scales(model, cfg)
+    )
     fingerprint = {"seed": t.seed, "batch_size": t.batch_size, "train_examples": len(train_set)}
     ckpt = Checkpointer(
         checkpoint_dir, params, optimizer, scheduler, t.keep_checkpoints, fingerprint
@@ -72,11 +76,14 @@ def train(
     batches = endless_batches(lengths, t.batch_size, t.seed, start=position)
     model.train()
     started = time.perf_counter() - result.runtime_s
+    on_step = hook(cfg.method, "on_step")  # e.g. gradual unfreezing: what trains at this step
     with progress_bar() as bar, stop_requests() as stop:
         task = bar.add_task("train", total=total_steps, completed=result.steps, info="")
         while result.steps < total_steps and not result.stopped_early:
             epoch, index, batch = next(batches)
             step = result.steps + 1
+            if on_step is not None and (row := on_step(model, step, steps_per_epoch, cfg)):
+                log.write(step=step, **row)
             items = [train_set[i] for i in batch]
             loss, tokens = accumulate_gradients(model, items, cfg, pad_id, device, dtype)
             if update_allowed(result.losses, loss, step, t, lr):
@@ -123,10 +130,26 @@ def train(
     return result
 
 
-def build_optimizer(params: list[torch.nn.Parameter], cfg: Config, total_steps: int):
-    """AdamW over ``params`` and its warmup-then-decay learning-rate schedule."""
+def build_optimizer(
+    params: dict[str, torch.nn.Parameter],
+    cfg: Config,
+    total_steps: int,
+    scales: dict[str, float] | None = None,
+):
+    """AdamW over ``params`` (by name) and its warmup-then-decay learning-rate schedule.
+
+    ``scales`` multiplies the learning rate per parameter name (layer-wise decay): one
+    parameter group per distinct rate, the highest first (the rate the log shows).
+    """
     t = cfg.train
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate(), weight_decay=t.weight_decay)
+    lr = cfg.learning_rate()
+    by_scale: dict[float, list[torch.nn.Parameter]] = {}
+    for name, p in params.items():
+        by_scale.setdefault((scales or {}).get(name, 1.0), []).append(p)
+    groups = [
+        {"params": by_scale[scale], "lr": lr * scale} for scale in sorted(by_scale, reverse=True)
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=t.weight_decay)
     scheduler = get_scheduler(
         _SCHEDULES[t.lr_schedule],
         optimizer,
@@ -134,6 +157,12 @@ def build_optimizer(params: list[torch.nn.Parameter], cfg: Config, total_steps: 
         num_training_steps=total_steps,
     )
     return optimizer, scheduler
+
+
+def learning_rate_scales(model, cfg: Config) -> dict[str, float] | None:
+    """Per-parameter learning-rate multipliers of layer-wise decay, or None when it is off."""
+    decay = cfg.layers.lr_decay
+    return lr_scales(model, decay) if decay is not None else None
 
 
 def log_step(log: RunLog, result: TrainResult, epoch: float, lr: float) -> None:
@@ -184,10 +213,11 @@ def accumulate_gradients(model, items: list[Encoded], cfg: Config, pad_id, devic
     micro = split_micro(list(range(len(items))), cfg.train.grad_accum)
     n_targets = sum(sum(1 for y in item.labels[1:] if y != -100) for item in items)
     total_loss, tokens = 0.0, 0
+    loss_fn = hook(cfg.method, "loss") or target_loss_sum  # a head's cross-entropy, e.g.
     for part in micro:
         batch = collate([items[i] for i in part], pad_id, device)
         with compute_context(device, dtype):
-            loss_sum, _ = target_loss_sum(model, chunk=cfg.train.loss_chunk, **batch)
+            loss_sum, _ = loss_fn(model, chunk=cfg.train.loss_chunk, **batch)
         (loss_sum / max(n_targets, 1)).backward()
         total_loss += float(loss_sum.detach())
         tokens += int(batch["attention_mask"].sum())

@@ -15,18 +15,18 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from tunesmith.data.encode import IGNORE
+from tunesmith.models.backbone import backbone_forward, unwrap
 
-
-def unwrap(model):
-    """The transformers model under a peft wrapper (or the model itself)."""
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
+__all__ = ["hidden_states", "output_logits", "target_loss_sum", "unwrap"]
 
 
 def hidden_states(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs):
-    """Last hidden states [batch, seq, hidden] from the backbone (final norm applied)."""
-    backbone = unwrap(model).get_decoder()
-    out = backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **kwargs)
-    return out.last_hidden_state
+    """Last hidden states [batch, seq, hidden] of the real tokens (final norm applied).
+
+    Runs the backbone only, with the virtual tokens of prompt/prefix tuning where present.
+    """
+    hidden, _ = backbone_forward(model, input_ids, attention_mask, **kwargs)
+    return hidden
 
 
 def output_logits(model, hidden: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ import math
 from tunesmith.config import Config
 from tunesmith.data.encode import Encoded
 from tunesmith.evaluate.lm import mean_target_loss
+from tunesmith.methods import hook
 from tunesmith.train.result import TrainResult
 
 
@@ -20,6 +21,7 @@ def validate(model, val_set: list[Encoded], cfg: Config, pad_id, device, dtype) 
         chunk=cfg.train.loss_chunk,
         device=device,
         dtype=dtype,
+        loss=hook(cfg.method, "loss"),
     )
     return val_loss
 
