@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Task = Literal["classification", "instruction", "chat", "text"]
-MethodName = Literal["lora", "full"]
+MethodName = Literal["lora", "full", "feature_extraction"]
+Pooling = Literal["mean", "last"]
+HeadKind = Literal["logistic", "mlp"]
 Precision = Literal["auto", "bf16", "fp32"]
 Schedule = Literal["cosine", "linear", "constant"]
 
@@ -54,6 +56,22 @@ class LoraConfig:
     target_modules: str | list[str] = _f(
         "all-linear", "Modules to adapt: 'all-linear' or a list of module names."
     )
+
+
+@dataclass
+class FeaturesConfig:
+    """Feature extraction: a frozen model's pooled hidden states feed a small classifier head."""
+
+    pooling: Pooling = _f("mean", "One vector per text: mean over its tokens, or the last token.")
+    layer: int = _f(-1, "Hidden layer pooled: -1 = the last (after the final norm), 0 = embeddings.")
+    batch_size: int = _f(32, "Texts per forward pass while extracting features.")
+    head: HeadKind = _f("logistic", "Head trained on the features: logistic (scikit-learn) or mlp.")
+    c: float = _f(1.0, "Inverse regularisation strength C of the logistic head.")
+    mlp_hidden: int = _f(256, "Hidden units of the mlp head.")
+    mlp_epochs: int = _f(30, "Passes of the mlp head over the features, train.batch_size a step.")
+    mlp_learning_rate: float = _f(1e-3, "AdamW learning rate of the mlp head.")
+    cache: bool = _f(True, "Reuse features saved for the same model, texts and settings.")
+    cache_dir: str | None = _f(None, "Directory of cached features; empty = TUNESMITH_HOME/features.")
 
 
 @dataclass
@@ -144,10 +162,13 @@ class Config:
     model: str = _f(
         "default", "'default' (Gemma 3 270M), a local HF model dir, a hub id or a .gguf file."
     )
-    method: MethodName = _f("lora", "lora (adapters) or full (every weight).")
+    method: MethodName = _f(
+        "lora", "lora (adapters), full (every weight) or feature_extraction (a head on features)."
+    )
     output: str = _f("runs/latest", "Run directory; created, never silently overwritten.")
     data: DataConfig = field(default_factory=DataConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)

@@ -209,3 +209,15 @@ def _check_relations(cfg: Config, source: str) -> None:
         value = getattr(cfg.data, key)
         if not 0 <= value < 0.9:
             raise TunesmithError(f"{source}: data.{key} must be in [0, 0.9), got {value}")
+    _check_features(cfg, source)
+
+
+def _check_features(cfg: Config, source: str) -> None:
+    """The feature-extraction head's settings (checked whatever the method, they are cheap)."""
+    f = cfg.features
+    for key in ("batch_size", "mlp_hidden", "mlp_epochs"):
+        if getattr(f, key) < 1:
+            raise TunesmithError(f"{source}: features.{key} must be at least 1")
+    for key in ("c", "mlp_learning_rate"):
+        if getattr(f, key) <= 0:
+            raise TunesmithError(f"{source}: features.{key} must be above 0")

@@ -44,8 +44,9 @@ def run_training(
     one-line reason (the exception is re-raised unchanged).
     """
     console = console or Console(stderr=True)
+    job = _feature_run if cfg.method == "feature_extraction" else _train_run
     with recorded_run(cfg, console) as record:
-        run_dir = _train_run(cfg, overwrite, resume, console)
+        run_dir = job(cfg, overwrite, resume, console)
         record.finish(json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")))
     return run_dir
 
@@ -117,10 +118,58 @@ def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> 
     return run_dir
 
 
+def _feature_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> Path:
+    """feature_extraction, top to bottom: data, model, base eval, features + head, tuned eval,
+    save, report. The same run directory as ``_train_run``; no training loop, no checkpoints."""
+    from tunesmith.methods import feature_extraction as method
+
+    if resume:
+        raise TunesmithError(
+            "--resume: feature_extraction keeps no checkpoints; run again without --resume "
+            "(its features are cached, so that is quick)"
+        )
+    splits = make_splits(cfg.data, cfg.train.seed)
+    method.check_task(splits.task)  # before any model loads
+    splits.test = subsample(splits.test, cfg.eval.max_examples, cfg.train.seed, stratify=True)
+    check_run_dir(cfg.output, overwrite)
+    env = load_environment(cfg, method, console)
+    run_dir = start_run_dir(cfg, splits, env, overwrite, console)
+    base = base_metrics(env, splits, cfg, run_dir)
+    env.model = method.prepare(env.model, cfg)
+    fitted = method.fit(env, splits, cfg)
+    env.model = fitted.classifier
+    trainable, total = count_parameters(env.model)
+    console.print(f"method {cfg.method}: a {cfg.features.head} head of {trainable:,} parameters")
+    tuned = held_out_metrics(env, splits, cfg, "tuned")
+    method.save(env.model, env.tokenizer, run_dir / "final")
+    metrics = {
+        **_manifest(cfg, splits, env.location),
+        "eval_split": "test",
+        "eval_examples": len(splits.test),
+        "base": base,
+        "tuned": tuned,
+        **fitted.figures,
+        "trainable_params": trainable,
+        "total_params": total,
+    }
+    write_json(run_dir / "metrics.json", metrics)
+    write_model_card(run_dir)
+    write_report(run_dir)
+    if tuned is not None:
+        print_comparison(metrics, console)
+    console.print(f"run saved to {run_dir} (report: {run_dir / 'report.html'})")
+    return run_dir
+
+
 def estimate_run(cfg: Config, console: Console | None = None) -> Estimate:
     """Predict training time and memory by timing a few real steps; writes nothing."""
     console = console or Console(stderr=True)
     method = get_method(cfg.method)
+    if cfg.method == "feature_extraction":
+        raise TunesmithError(
+            "method feature_extraction takes no training steps to time; its cost is one forward "
+            "pass per example (run it: features are cached for the next run)"
+        )
     splits = make_splits(cfg.data, cfg.train.seed)
     env = load_environment(cfg, method, console)
     model = method.prepare(env.model, cfg)

@@ -49,7 +49,13 @@ def evaluate(
 def predict_labels(
     model, tokenizer, texts: list[str], labels: list[str], cfg: Config, device, dtype, on_batch=None
 ) -> tuple[list[str], torch.Tensor]:
-    """The most likely label of each text, and the [texts, labels] log-likelihood matrix."""
+    """The most likely label of each text, and the [texts, labels] log-likelihood matrix.
+
+    A model with its own classifier (feature_extraction's head) scores the labels itself.
+    """
+    if hasattr(model, "score_labels"):
+        scores = model.score_labels(tokenizer, texts, cfg, device, dtype, on_batch)
+        return [labels[i] for i in scores.argmax(dim=1).tolist()], scores
     prompts = [classification_prompt(text) for text in texts]
     scores = label_scores(
         model,

@@ -5,6 +5,9 @@ Each method module provides:
   prepare(model, cfg) -> model           mark what trains (and wrap, e.g. with adapters)
   save(model, tokenizer, directory)      write the trained weights as safetensors
   load(location, directory, dtype, device) -> model   rebuild the tuned model from `final/`
+
+feature_extraction trains no weights of the model: the pipeline runs its ``fit`` (features, then
+a head) in place of the training loop, and its loaded model scores labels itself.
 """
 
 from __future__ import annotations
@@ -12,9 +15,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from tunesmith.errors import TunesmithError
-from tunesmith.methods import full, lora
+from tunesmith.methods import feature_extraction, full, lora
 
-METHODS: dict[str, ModuleType] = {"lora": lora, "full": full}
+METHODS: dict[str, ModuleType] = {
+    "lora": lora,
+    "full": full,
+    "feature_extraction": feature_extraction,
+}
 
 
 def get_method(name: str) -> ModuleType:
