@@ -11,6 +11,7 @@ from tunesmith.config import (
     Config,
     DataConfig,
     EvalConfig,
+    FeaturesConfig,
     LoraConfig,
     MonitorConfig,
     TrainConfig,
@@ -22,6 +23,7 @@ QUICKSTART_YAML = Path(__file__).parents[1] / "src" / "tunesmith" / "quickstart"
 SECTIONS = {
     "data": DataConfig,
     "lora": LoraConfig,
+    "features": FeaturesConfig,
     "train": TrainConfig,
     "eval": EvalConfig,
     "monitor": MonitorConfig,
@@ -236,3 +238,15 @@ def test_readme_config_reference_is_generated_from_the_dataclasses():
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert reference_markdown() in readme, "regenerate README's config reference table"
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("features.c=0", "features.c must be above 0"),
+        ("features.mlp_epochs=0", "features.mlp_epochs must be at least 1"),
+        ("features.pooling=max", "features.pooling = 'max' is not allowed"),
+    ],
+)
+def test_bad_feature_settings_are_one_line_errors(override, fragment):
+    assert fragment in error_of(None, [override])

@@ -63,7 +63,7 @@ class FeaturesConfig:
     """Feature extraction: a frozen model's pooled hidden states feed a small classifier head."""
 
     pooling: Pooling = _f("mean", "One vector per text: mean over its tokens, or the last token.")
-    layer: int = _f(-1, "Hidden layer pooled: -1 = the last (after the final norm), 0 = embeddings.")
+    layer: int = _f(-1, "Hidden layer pooled: -1 = last (after the final norm), 0 = embeddings.")
     batch_size: int = _f(32, "Texts per forward pass while extracting features.")
     head: HeadKind = _f("logistic", "Head trained on the features: logistic (scikit-learn) or mlp.")
     c: float = _f(1.0, "Inverse regularisation strength C of the logistic head.")
@@ -71,7 +71,7 @@ class FeaturesConfig:
     mlp_epochs: int = _f(30, "Passes of the mlp head over the features, train.batch_size a step.")
     mlp_learning_rate: float = _f(1e-3, "AdamW learning rate of the mlp head.")
     cache: bool = _f(True, "Reuse features saved for the same model, texts and settings.")
-    cache_dir: str | None = _f(None, "Directory of cached features; empty = TUNESMITH_HOME/features.")
+    cache_dir: str | None = _f(None, "Where features are cached; empty = TUNESMITH_HOME/features.")
 
 
 @dataclass

@@ -25,8 +25,8 @@ from tunesmith.data.examples import Example, Splits
 from tunesmith.data.templates import classification_prompt
 from tunesmith.errors import TunesmithError
 from tunesmith.methods.features import (
-    FeatureSpec,
     Features,
+    FeatureSpec,
     cached_features,
     default_cache_dir,
     model_fingerprint,

@@ -26,16 +26,18 @@ NEVER = -1e4
 class Head(nn.Module):
     """Standardised features [n, dim] -> logits [n, labels]."""
 
+    mean: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, dim: int, n_labels: int, hidden: int | None = None):
         super().__init__()
+        self.dim, self.n_labels, self.hidden = dim, n_labels, hidden
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("scale", torch.ones(dim))
         if hidden is None:
             self.net: nn.Module = nn.Linear(dim, n_labels)
         else:
-            self.net = nn.Sequential(
-                nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, n_labels)
-            )
+            self.net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, n_labels))
         self.hidden = hidden
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -116,7 +118,7 @@ def save_head(head: Head, directory: Path, description: dict) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous() for k, v in head.state_dict().items()}
     save_file(tensors, directory / "head.safetensors")
-    shape = {"dim": head.mean.shape[0], "hidden": head.hidden, "labels_out": _outputs(head)}
+    shape = {"dim": head.dim, "hidden": head.hidden, "labels_out": head.n_labels}
     text = json.dumps({**description, **shape}, indent=2)
     (directory / "head.json").write_text(text, encoding="utf-8")
 
@@ -130,8 +132,3 @@ def load_head(directory: Path) -> tuple[Head, dict]:
     head = Head(description["dim"], description["labels_out"], description["hidden"])
     head.load_state_dict(load_file(directory / "head.safetensors"))
     return head.eval(), description
-
-
-def _outputs(head: Head) -> int:
-    last = head.net if isinstance(head.net, nn.Linear) else head.net[-1]
-    return int(last.out_features)

@@ -77,6 +77,8 @@ def _training_section(metrics: dict, config: dict) -> str:
 
 
 def _method_text(method: str, lora: dict) -> str:
+    if method == "feature_extraction":
+        return "feature extraction (the model frozen; a classifier head on its pooled features)"
     if method != "lora":
         return f"{_md(method)} fine-tuning (every weight updated)"
     detail = ", ".join(f"{k}={lora[k]}" for k in ("r", "alpha", "dropout") if k in lora)
@@ -143,7 +145,13 @@ def _evaluation_section(metrics: dict) -> str:
 
 def _usage_section(metrics: dict) -> str:
     model = json.dumps(_base_model(metrics))
-    if metrics.get("method") == "lora":
+    if metrics.get("method") == "feature_extraction":
+        code = (
+            "# head.safetensors + head.json: a classifier on the base model's pooled features\n"
+            "from tunesmith.rundir import load_run\n\n"
+            'run = load_run("RUN_DIR")  # run.model.score_labels(...) gives label log-probabilities'
+        )
+    elif metrics.get("method") == "lora":
         code = (
             "from peft import PeftModel\n"
             "from transformers import AutoModelForCausalLM\n\n"
