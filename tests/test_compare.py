@@ -49,6 +49,7 @@ def test_a_failing_method_is_a_row_and_the_others_complete(
         assert rows[name]["status"] == "completed"
         assert 0 <= rows[name]["f1_macro"] <= 1
         assert rows[name]["trainable_params"] > 0
+        assert rows[name]["run_wall_s"] >= rows[name]["train_runtime_s"] > 0
         assert rows[name]["peak_rss_bytes"] is None  # one shared process: not its own peak
         metrics = json.loads((out / name / "metrics.json").read_text(encoding="utf-8"))
         assert metrics["base"] is None  # the base model was evaluated once, in full's run
@@ -105,6 +106,6 @@ def test_an_existing_out_directory_is_not_overwritten(tmp_path, tiny_model_dir, 
     cfg = load_config(None, tiny_config(tiny_model_dir, sentiment_csv, tmp_path))
     from tunesmith.errors import TunesmithError
 
-    with pytest.raises(TunesmithError, match="already holds a run"):
+    with pytest.raises(TunesmithError, match="--out: .* is not empty"):
         compare_methods(cfg, ["lora"], out, isolate=False)
     assert (out / "lora" / "keep.txt").read_text(encoding="utf-8") == "mine"

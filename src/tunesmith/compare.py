@@ -33,7 +33,7 @@ from tunesmith.methods import METHODS
 from tunesmith.registry.record import failure_of
 from tunesmith.report.method_table import print_method_table, write_compare_html
 from tunesmith.report.run_files import read_metrics
-from tunesmith.rundir import check_run_dir, create_run_dir, write_json
+from tunesmith.rundir import create_run_dir, write_json
 
 HEADLINES = (*CLASSIFICATION_HEADLINE, *LM_HEADLINE)
 
@@ -66,9 +66,11 @@ def compare_methods(
     """Run each of ``methods`` as ``cfg`` says into OUT/<method>/; write and print the table."""
     console = console or Console(stderr=True)
     methods = parse_methods(",".join(methods))
-    for name in methods:
-        check_run_dir(str(out / name), overwrite)  # fails before anything runs
-    out = create_run_dir(str(out), overwrite)
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise TunesmithError(
+            f"--out: {out} is not empty; choose another --out or pass --overwrite to replace it"
+        )
+    out = create_run_dir(str(out), overwrite=True)
     started = time.perf_counter()
     base: dict | None = None
     rows = []
@@ -167,8 +169,9 @@ def method_row(name: str, run_dir: Path, reason: str | None, wall_s: float, isol
 
 def base_row(base: dict) -> dict:
     """The untouched model's row: its held-out figures, nothing trained."""
+    # Its wall time is that of its evaluation: nothing was loaded or trained for it alone.
     row = {"method": "base", "status": "completed", "trainable_params": 0}
-    row["eval_runtime_s"] = base.get("runtime_s")
+    row["run_wall_s"] = base.get("runtime_s")
     return {**row, **{k: v for k, v in base.items() if k in HEADLINES}}
 
 

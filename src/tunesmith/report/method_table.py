@@ -23,6 +23,7 @@ from tunesmith.report.table import MISSING, display_name, format_value
 SHORT = {
     "trainable_params": "trainable",
     "train_runtime_s": "train s",
+    "run_wall_s": "wall s",
     "train_tokens_per_s": "tok/s",
     "peak_rss_bytes": "peak MiB",
     "val_loss": "val loss",
@@ -41,6 +42,7 @@ def columns(task: str | None) -> list[tuple[str, str]]:
         ("status", "status"),
         ("trainable_params", "trainable params"),
         ("train_runtime_s", "train time (s)"),
+        ("run_wall_s", "run wall time (s)"),
         ("train_tokens_per_s", "tokens/s"),
         ("peak_rss_bytes", "peak memory (MiB)"),
         ("val_loss", "val loss"),
@@ -55,7 +57,7 @@ def cell(key: str, row: dict, digits: int = 4) -> str:
         return MISSING
     if key == "trainable_params":
         return f"{value:,}"
-    if key == "train_runtime_s":
+    if key in ("train_runtime_s", "run_wall_s"):
         return f"{value:.1f}"
     if key in ("train_tokens_per_s", "peak_rss_bytes"):
         return f"{value / (2**20 if key == 'peak_rss_bytes' else 1):,.0f}"
