@@ -13,6 +13,7 @@ from tunesmith.config import (
     Config,
     DataConfig,
     EvalConfig,
+    FeaturesConfig,
     LayersConfig,
     LoraConfig,
     MonitorConfig,
@@ -32,6 +33,7 @@ SECTIONS = {
     "layers": LayersConfig,
     "prompt": PromptConfig,
     "cls_head": ClsHeadConfig,
+    "features": FeaturesConfig,
     "train": TrainConfig,
     "eval": EvalConfig,
     "monitor": MonitorConfig,
@@ -289,3 +291,15 @@ def test_mapping_keys_are_checked_key_by_key(tmp_path):
     with pytest.raises(TunesmithError) as info:
         load_config(path, ["data.preprocess.missing_fields.text=skip"])
     assert "data.preprocess.missing_fields.text = 'skip' is not allowed" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("features.c=0", "features.c must be above 0"),
+        ("features.mlp_epochs=0", "features.mlp_epochs must be at least 1"),
+        ("features.pooling=max", "features.pooling = 'max' is not allowed"),
+    ],
+)
+def test_bad_feature_settings_are_one_line_errors(override, fragment):
+    assert fragment in error_of(None, [override])

@@ -124,6 +124,29 @@ def estimate(
     )
 
 
+@app.command()
+@friendly
+def compare(
+    config: Annotated[Path, typer.Argument(help="YAML config file: data, model, settings.")],
+    methods: Annotated[
+        str, typer.Option(help="Comma-separated methods, e.g. lora,feature_extraction,full.")
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Directory for OUT/<method>/ runs and compare.json/html.")
+    ] = Path("runs/compare"),
+    set_: SetOption = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing OUT directory.")] = False,
+) -> None:
+    """Run each method on the same data, split and seed; print and write a comparison table."""
+    from tunesmith.config_io import load_config
+
+    cfg = load_config(config, set_)
+    from tunesmith.compare import compare_methods, parse_methods
+
+    names = parse_methods(methods)  # unknown names fail here, before anything runs
+    compare_methods(cfg, names, out, overwrite=overwrite, console=console)
+
+
 @app.command("eval")
 @friendly
 def eval_(

@@ -22,8 +22,11 @@ MethodName = Literal[
     "prompt_tuning",
     "prefix_tuning",
     "cls_head",
+    "feature_extraction",
 ]
 HeadTraining = Literal["lora", "full"]
+Pooling = Literal["mean", "last"]
+HeadKind = Literal["logistic", "mlp"]
 Precision = Literal["auto", "bf16", "fp32"]
 Schedule = Literal["cosine", "linear", "constant"]
 MissingPolicy = Literal["fail", "drop", "fill"]
@@ -173,6 +176,22 @@ class ClsHeadConfig:
 
 
 @dataclass
+class FeaturesConfig:
+    """Feature extraction: a frozen model's pooled hidden states feed a small classifier head."""
+
+    pooling: Pooling = _f("mean", "One vector per text: mean over its tokens, or the last token.")
+    layer: int = _f(-1, "Hidden layer pooled: -1 = last (after the final norm), 0 = embeddings.")
+    batch_size: int = _f(32, "Texts per forward pass while extracting features.")
+    head: HeadKind = _f("logistic", "Head trained on the features: logistic (scikit-learn) or mlp.")
+    c: float = _f(1.0, "Inverse regularisation strength C of the logistic head.")
+    mlp_hidden: int = _f(256, "Hidden units of the mlp head.")
+    mlp_epochs: int = _f(30, "Passes of the mlp head over the features, train.batch_size a step.")
+    mlp_learning_rate: float = _f(1e-3, "AdamW learning rate of the mlp head.")
+    cache: bool = _f(True, "Reuse features saved for the same model, texts and settings.")
+    cache_dir: str | None = _f(None, "Where features are cached; empty = TUNESMITH_HOME/features.")
+
+
+@dataclass
 class TrainConfig:
     """The optimisation loop."""
 
@@ -266,7 +285,8 @@ class Config:
     method: MethodName = _f(
         "lora",
         "lora, dora, qlora (adapters), full (every weight), freeze / gradual_unfreeze (top "
-        "blocks), prompt_tuning / prefix_tuning (virtual tokens), cls_head (a label head).",
+        "blocks), prompt_tuning / prefix_tuning (virtual tokens), cls_head (a label head), "
+        "feature_extraction (a head on frozen features).",
     )
     output: str = _f("runs/latest", "Run directory; created, never silently overwritten.")
     data: DataConfig = field(default_factory=DataConfig)
@@ -274,6 +294,7 @@ class Config:
     layers: LayersConfig = field(default_factory=LayersConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
     cls_head: ClsHeadConfig = field(default_factory=ClsHeadConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)

@@ -229,6 +229,7 @@ def _check_relations(cfg: Config, source: str) -> None:
         if not 0 <= value < 0.9:
             raise TunesmithError(f"{source}: data.{key} must be in [0, 0.9), got {value}")
     _check_data_steps(cfg, source)
+    _check_features(cfg, source)
 
 
 def _check_data_steps(cfg: Config, source: str) -> None:
@@ -267,3 +268,14 @@ def _check_lr_decay(cfg: Config, source: str) -> None:
             f"{source}: layers.lr_decay works with method {', '.join(LAYERWISE_METHODS)}, "
             f"not {cfg.method}; leave it empty or change the method"
         )
+
+
+def _check_features(cfg: Config, source: str) -> None:
+    """The feature-extraction head's settings (checked whatever the method, they are cheap)."""
+    f = cfg.features
+    for key in ("batch_size", "mlp_hidden", "mlp_epochs"):
+        if getattr(f, key) < 1:
+            raise TunesmithError(f"{source}: features.{key} must be at least 1")
+    for key in ("c", "mlp_learning_rate"):
+        if getattr(f, key) <= 0:
+            raise TunesmithError(f"{source}: features.{key} must be above 0")

@@ -16,6 +16,7 @@ from tunesmith.config_io import dump_config
 from tunesmith.data.augment import augment_train
 from tunesmith.data.cache import encode_cached
 from tunesmith.data.encode import Encoded
+from tunesmith.data.examples import Splits
 from tunesmith.data.gate import DataCheck, check_data
 from tunesmith.data.preprocess import describe_steps
 from tunesmith.data.split import make_splits, subsample
@@ -51,8 +52,9 @@ def run_training(
     reason (the exception is re-raised unchanged).
     """
     console = console or Console(stderr=True)
+    job = _feature_run if cfg.method == "feature_extraction" else _train_run
     with recorded_run(cfg, console) as record:
-        run_dir = _train_run(cfg, overwrite, resume, force, console, record)
+        run_dir = job(cfg, overwrite, resume, force, console, record)
         record.finish(json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")))
     return run_dir
 
@@ -62,19 +64,7 @@ def _train_run(
 ) -> Path:
     """The job, top to bottom: data, model, base eval, train, tuned eval, save, report."""
     method = get_method(cfg.method)
-    if resume:  # output problems first: they are found in a blink, the data check takes longer
-        resumable_run_dir(cfg.output)
-    else:
-        check_run_dir(cfg.output, overwrite)
-    checked = check_data(cfg, force, console)  # bad data stops here, before any model loads
-    record.forced_past(checked.forced_past)
-    # Forced past the data check: the rows it found unusable are left out rather than fatal.
-    splits = make_splits(cfg.data, cfg.train.seed, skip_bad=bool(checked.forced_past))
-    check_method(cfg, splits.task)  # as does a method that doesn't fit the task or machine
-    check_installed(cfg.monitor)  # or a tracker switched on without its package
-    splits.test = subsample(
-        splits.test, cfg.eval.max_examples, cfg.train.seed, stratify=splits.labels is not None
-    )
+    checked, splits = checked_splits(cfg, overwrite, resume, force, console, record)
     env = load_environment(cfg, method, console, splits.labels)  # a bad model fails here
     augment_train(splits, cfg, env.model, env.tokenizer)  # train split only, before any write
     for line in describe_steps(splits.steps, changed_only=True):
@@ -135,10 +125,78 @@ def _train_run(
     return run_dir
 
 
+def checked_splits(
+    cfg: Config, overwrite: bool, resume: bool, force: bool, console: Console, record: RunRecord
+) -> tuple[DataCheck, Splits]:
+    """Every check that needs no model, cheapest first, then the splits a run trains on."""
+    if resume:  # output problems first: they are found in a blink, the data check takes longer
+        resumable_run_dir(cfg.output)
+    else:
+        check_run_dir(cfg.output, overwrite)
+    checked = check_data(cfg, force, console)  # bad data stops here, before any model loads
+    record.forced_past(checked.forced_past)
+    # Forced past the data check: the rows it found unusable are left out rather than fatal.
+    splits = make_splits(cfg.data, cfg.train.seed, skip_bad=bool(checked.forced_past))
+    check_method(cfg, splits.task)  # as does a method that doesn't fit the task or machine
+    check_installed(cfg.monitor)  # or a tracker switched on without its package
+    splits.test = subsample(
+        splits.test, cfg.eval.max_examples, cfg.train.seed, stratify=splits.labels is not None
+    )
+    return checked, splits
+
+
+def _feature_run(
+    cfg: Config, overwrite: bool, resume: bool, force: bool, console: Console, record: RunRecord
+) -> Path:
+    """feature_extraction, top to bottom: data, model, base eval, features + head, tuned eval,
+    save, report. The same run directory as ``_train_run``; no training loop, no checkpoints."""
+    from tunesmith.methods import feature_extraction as method
+
+    if resume:
+        raise TunesmithError(
+            "--resume: feature_extraction keeps no checkpoints; run again without --resume "
+            "(its features are cached, so that is quick)"
+        )
+    checked, splits = checked_splits(cfg, overwrite, resume, force, console, record)
+    method.check_task(splits.task)  # before any model loads
+    env = load_environment(cfg, method, console, splits.labels)
+    run_dir = start_run_dir(cfg, splits, env, overwrite, console, checked)
+    base = base_metrics(env, splits, cfg, run_dir)
+    env.model = method.prepare(env.model, cfg)
+    fitted = method.fit(env, splits, cfg)
+    env.model = fitted.classifier
+    trainable, total = count_parameters(env.model)
+    console.print(f"method {cfg.method}: a {cfg.features.head} head of {trainable:,} parameters")
+    tuned = held_out_metrics(env, splits, cfg, "tuned")
+    method.save(env.model, env.tokenizer, run_dir / "final")
+    metrics = {
+        **_manifest(cfg, splits, env.location),
+        "eval_split": "test",
+        "eval_examples": len(splits.test),
+        "base": base,
+        "tuned": tuned,
+        **fitted.figures,
+        "trainable_params": trainable,
+        "total_params": total,
+    }
+    write_json(run_dir / "metrics.json", metrics)
+    write_model_card(run_dir)
+    write_report(run_dir)
+    if tuned is not None:
+        print_comparison(metrics, console)
+    console.print(f"run saved to {run_dir} (report: {run_dir / 'report.html'})")
+    return run_dir
+
+
 def estimate_run(cfg: Config, console: Console | None = None) -> Estimate:
     """Predict training time and memory by timing a few real steps; writes nothing."""
     console = console or Console(stderr=True)
     method = get_method(cfg.method)
+    if cfg.method == "feature_extraction":
+        raise TunesmithError(
+            "method feature_extraction takes no training steps to time; its cost is one forward "
+            "pass per example (run it: features are cached for the next run)"
+        )
     splits = make_splits(cfg.data, cfg.train.seed)
     check_method(cfg, splits.task)
     env = load_environment(cfg, method, console, splits.labels)

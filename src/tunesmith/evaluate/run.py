@@ -53,8 +53,12 @@ def predict_labels(
     """The most likely label of each text, and the [texts, labels] log-likelihood matrix.
 
     The method may score labels its own way (``label_scores`` hook, e.g. a classification
-    head); by default the LM scores each label's tokens after the classification prompt.
+    head); feature_extraction's loaded model scores them itself; by default the LM scores each
+    label's tokens after the classification prompt.
     """
+    if hasattr(model, "score_labels"):
+        scores = model.score_labels(tokenizer, texts, cfg, device, dtype, on_batch)
+        return [labels[i] for i in scores.argmax(dim=1).tolist()], scores
     settings = {
         "batch_size": cfg.eval.batch_size,
         "max_length": cfg.train.max_length,

@@ -33,6 +33,9 @@ and may provide these hooks (left out = the behaviour in brackets):
   merge(model) -> model                                adapters folded into plain weights [-]
 
 Hooks are looked up with ``hook(name, hook_name)``; the call sites hold the defaults.
+
+feature_extraction trains no weights of the model: the pipeline runs its ``fit`` (features, then
+a head) in place of the training loop, and its loaded model scores labels itself.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from tunesmith.errors import TunesmithError
 from tunesmith.methods import (
     cls_head,
     dora,
+    feature_extraction,
     freeze,
     full,
     gradual_unfreeze,
@@ -63,6 +67,7 @@ METHODS: dict[str, ModuleType] = {
     "prompt_tuning": prompt_tuning,
     "prefix_tuning": prefix_tuning,
     "cls_head": cls_head,
+    "feature_extraction": feature_extraction,
 }
 
 

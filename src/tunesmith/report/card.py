@@ -101,6 +101,8 @@ def _method_text(method: str, config: dict) -> str:
         "prompt_tuning": f"prompt tuning ({prompt.get('num_virtual_tokens', '?')} virtual tokens)",
         "prefix_tuning": f"prefix tuning ({prompt.get('num_virtual_tokens', '?')} virtual tokens)",
         "cls_head": f"a classification head, trained with {head}",
+        "feature_extraction": "feature extraction (the model frozen; a classifier head on its "
+        "pooled features)",
     }
     return texts.get(method, _md(method))
 
@@ -165,7 +167,13 @@ def _evaluation_section(metrics: dict) -> str:
 
 def _usage_section(metrics: dict) -> str:
     model = json.dumps(_base_model(metrics))
-    if metrics.get("method") == "cls_head":
+    if metrics.get("method") == "feature_extraction":
+        code = (
+            "# head.safetensors + head.json: a classifier on the base model's pooled features\n"
+            "from tunesmith.rundir import load_run\n\n"
+            'run = load_run("RUN_DIR")  # run.model.score_labels(...) gives label log-probabilities'
+        )
+    elif metrics.get("method") == "cls_head":
         code = (
             "from transformers import AutoModelForSequenceClassification\n\n"
             "# train: full; with train: lora load the base with num_labels and\n"

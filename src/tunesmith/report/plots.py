@@ -79,6 +79,29 @@ def label_balance_png(counts: dict[str, int], shown: int = 40) -> bytes:
     return _png(fig)
 
 
+def method_bars_png(
+    names: list[str], scores: list[float | None], score_name: str, seconds: list[float | None]
+) -> bytes:
+    """Side-by-side bars per method: its headline score and its training time (None = no bar)."""
+    fig = Figure(figsize=(9.0, max(2.5, 0.45 * len(names) + 1.2)), layout="constrained")
+    left, right = fig.subplots(1, 2, sharey=True)
+    ticks = list(range(len(names)))
+    for ax, values, label in ((left, scores, score_name), (right, seconds, "training time (s)")):
+        # The base model's bar in grey: the reference the methods are read against.
+        colours = ["#9e9e9e" if n == "base" else "#4a7bd0" for n in names]
+        ax.barh(ticks, [v or 0.0 for v in values], color=colours)
+        for i, value in enumerate(values):
+            text = "-" if value is None else f"{value:.3g}"
+            ax.text(value or 0.0, i, f" {text}", va="center")
+        ax.set_xlim(0, 1.2 * max((v for v in values if v), default=1.0))
+        ax.set_xlabel(label, parse_math=False)
+        ax.grid(axis="x", alpha=0.3)
+    left.set_yticks(ticks)
+    left.set_yticklabels([_shorten(n) for n in names], parse_math=False)
+    left.invert_yaxis()
+    return _png(fig)
+
+
 def _annotate_counts(ax, matrix: list[list[int]]) -> None:
     peak = max((n for row in matrix for n in row), default=0)
     for i, row in enumerate(matrix):
