@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,20 +38,26 @@ def run_training(
     overwrite: bool = False,
     resume: bool = False,
     console: Console | None = None,
+    on_validation: Callable[[int, dict], None] | None = None,
+    score_validation: bool = False,
 ) -> Path:
     """Fine-tune ``cfg.model`` on ``cfg.data``, write the run directory, record it in the registry.
 
     Every ending is recorded: completed with its metrics, or failed/interrupted with the
-    one-line reason (the exception is re-raised unchanged).
+    one-line reason (the exception is re-raised unchanged). ``on_validation`` goes to the
+    training loop; ``score_validation`` also scores the tuned model on the validation split
+    (metrics.json ``validation``), which a tuner chooses by, keeping the test split unseen.
     """
     console = console or Console(stderr=True)
     with recorded_run(cfg, console) as record:
-        run_dir = _train_run(cfg, overwrite, resume, console)
+        run_dir = _train_run(cfg, overwrite, resume, console, on_validation, score_validation)
         record.finish(json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")))
     return run_dir
 
 
-def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> Path:
+def _train_run(
+    cfg: Config, overwrite: bool, resume: bool, console: Console, on_validation, score_validation
+) -> Path:
     """The job, top to bottom: data, model, base eval, train, tuned eval, save, report."""
     method = get_method(cfg.method)
     splits = make_splits(cfg.data, cfg.train.seed)  # bad data fails here, before any model loads
@@ -85,7 +92,7 @@ def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> 
         result = train(
             env.model, train_set, val_set, cfg,
             pad_id=env.tokenizer.pad_token_id, device=env.device, dtype=env.dtype, log=log,
-            checkpoint_dir=run_dir / "checkpoints", resume=resume,
+            checkpoint_dir=run_dir / "checkpoints", resume=resume, on_validation=on_validation,
         )  # fmt: skip
     except BaseException as exc:
         status = ending_status(exc)
@@ -94,6 +101,12 @@ def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> 
         log.close()
         trackers.close(status)
     tuned = held_out_metrics(env, splits, cfg, "tuned")
+    validation = None
+    if score_validation and splits.validation:
+        validation = evaluate(
+            env.model, env.tokenizer, splits.validation, splits.labels, cfg,
+            device=env.device, dtype=env.dtype, name="validation",
+        )  # fmt: skip
 
     method.save(env.model, env.tokenizer, run_dir / "final")
     metrics = {
@@ -102,6 +115,7 @@ def _train_run(cfg: Config, overwrite: bool, resume: bool, console: Console) -> 
         "eval_examples": len(splits.test),
         "base": base,
         "tuned": tuned,
+        **({"validation": validation} if validation is not None else {}),
         **_training_figures(result, train_set),
         "trainable_params": trainable,
         "total_params": total,
