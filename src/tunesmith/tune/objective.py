@@ -6,8 +6,10 @@ pipeline, recorded in the run registry); tests pass cheap synthetic functions.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +44,10 @@ def train_trial(cfg: Config, on_validation: OnValidation) -> dict:
     """The real trial: ``run_training`` with pruning reports and validation-split scoring."""
     from tunesmith.pipeline import run_training
 
-    run_dir = run_training(cfg, on_validation=on_validation, score_validation=True)
+    try:
+        run_dir = run_training(cfg, on_validation=on_validation, score_validation=True)
+    finally:
+        gc.collect()  # the trial's model, optimizer and batches go before the next trial's come
     return json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
 
 
@@ -121,5 +126,7 @@ def _interrupted(trial: optuna.Trial, max_retries: int) -> None:
     """Queue the interrupted trial's values again, so resuming the study runs it anew."""
     trial.set_user_attr("reason", "interrupted; it runs again when the study resumes")
     frozen = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retries)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retries)
     retry(trial.study, frozen)

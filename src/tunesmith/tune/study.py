@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
@@ -27,8 +28,14 @@ GRACE_BEATS = 3
 SQLITE_LOCK_TIMEOUT_S = 120
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # the tuner prints its own progress lines
-# Heartbeats and the retry callback are marked experimental; the warning helps no user.
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+@contextmanager
+def _no_experimental_warnings() -> Iterator[None]:
+    """Heartbeats and trial retries are marked experimental in Optuna: a note no user can act on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
 
 
 def open_storage(spec: StudySpec) -> optuna.storages.RDBStorage:
@@ -37,15 +44,16 @@ def open_storage(spec: StudySpec) -> optuna.storages.RDBStorage:
     if spec.storage_url.startswith("sqlite"):
         spec.out.mkdir(parents=True, exist_ok=True)
         engine_kwargs = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}}
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=spec.tune.max_retries)
     try:
-        return optuna.storages.RDBStorage(
-            spec.storage_url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=spec.tune.heartbeat_s,
-            grace_period=GRACE_BEATS * spec.tune.heartbeat_s,
-            heartbeat_stale_trial_callback=retry,
-        )
+        with _no_experimental_warnings():
+            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(spec.tune.max_retries)
+            return optuna.storages.RDBStorage(
+                spec.storage_url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=spec.tune.heartbeat_s,
+                grace_period=GRACE_BEATS * spec.tune.heartbeat_s,
+                heartbeat_stale_trial_callback=retry,
+            )
     except Exception as exc:  # sqlalchemy's connection, driver and URL errors
         reason = " ".join(str(exc).split())[:300]
         raise TunesmithError(
@@ -133,12 +141,14 @@ def run_worker(
     """
     ran = 0
     while deadline is None or time.time() < deadline:
-        optuna.storages.fail_stale_trials(study)  # a dead worker's trial: failed, queued again
+        with _no_experimental_warnings():
+            optuna.storages.fail_stale_trials(study)  # a dead worker's trial: failed, requeued
         trials = study.get_trials(deepcopy=False)
         queued = any(t.state == TrialState.WAITING for t in trials)
         if trials_left(trials, total) <= 0 and not queued:
             break
-        study.optimize(objective, n_trials=1, catch=(TrialFailed,), gc_after_trial=True)
+        with _no_experimental_warnings():
+            study.optimize(objective, n_trials=1, catch=(TrialFailed,))
         ran += 1
         if on_trial is not None:
             on_trial(study, study.get_trials(deepcopy=False)[-1])
