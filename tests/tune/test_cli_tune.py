@@ -102,3 +102,15 @@ def test_a_bad_study_is_one_line_and_exit_2(tmp_path, tiny_model_dir, sentiment_
     assert len(result.stderr.strip().splitlines()) == 1
     missing = invoke("tune", "--status", "--out", tmp_path / "nothing")
     assert missing.exit_code == 2 and "no study at" in missing.stderr
+
+
+def test_an_unreachable_storage_is_one_line_with_the_password_hidden(
+    tmp_path, tiny_model_dir, sentiment_csv
+):
+    config = write_study(tmp_path / "s.yaml", tiny_model_dir, sentiment_csv)
+    url = "postgresql://tuner:secret@127.0.0.1:1/studies"
+    for args in (["--status", "--study", "x"], [config]):
+        result = invoke("tune", *args, "--storage", url)
+        assert result.exit_code == 2, result.output
+        assert "127.0.0.1:1" in result.stderr and "secret" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
