@@ -71,9 +71,9 @@ def chart_png(study: optuna.Study, function: str) -> bytes:
     first = axes.flatten()[0] if hasattr(axes, "flatten") else axes
     figure = first.figure
     try:
-        figure.set_layout_engine("constrained")
         buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=90)
+        # bbox "tight", not a layout engine: the constrained one fails on parallel coordinates.
+        figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
         return buffer.getvalue()
     finally:
         plt.close(figure)
@@ -118,7 +118,8 @@ def _chart(study: optuna.Study, title: str, function: str, caption: str) -> str:
     try:
         body = embedded_png(chart_png(study, function), title)
     except Exception as exc:  # noqa: BLE001 - a chart that can't be drawn yet says why instead
-        body = f"<p>Not drawn: {escape(' '.join(str(exc).split()) or type(exc).__name__)}</p>"
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        body = f"<p>Not drawn from these trials ({escape(reason)}).</p>"
     return f"<h2>{escape(title)}</h2>\n<p>{escape(caption)}</p>\n{body}"
 
 

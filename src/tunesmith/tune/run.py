@@ -194,7 +194,6 @@ def finish(study: optuna.Study, spec: StudySpec, console: Console) -> dict[str, 
         "trials": write_trials_csv(study, spec.out / "trials.csv"),
     }
     report = write_study_report(study, spec.out, files)
-    console.print(summary_line(progress(study, spec.trials)), highlight=False)
     best = files["best config"]
     if best is not None:
         console.print(f"best config: {best} (train it: tunesmith train {best})")

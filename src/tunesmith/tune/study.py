@@ -147,11 +147,10 @@ def run_worker(
         queued = any(t.state == TrialState.WAITING for t in trials)
         if trials_left(trials, total) <= 0 and not queued:
             break
+        callbacks = [on_trial] if on_trial is not None else None  # gets this worker's trial
         with _no_experimental_warnings():
-            study.optimize(objective, n_trials=1, catch=(TrialFailed,))
+            study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks)
         ran += 1
-        if on_trial is not None:
-            on_trial(study, study.get_trials(deepcopy=False)[-1])
     return ran
 
 
