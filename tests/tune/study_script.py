@@ -1,6 +1,7 @@
 """Cheap synthetic studies for the tuner's tests, and a worker process that runs one.
 
     python study_script.py STUDY_YAML WORKER_INDEX
+    python study_script.py STUDY_YAML --worker WORKER_INDEX   (as ``tune --workers`` starts one)
 
 runs trials of the study in STUDY_YAML with ``synthetic_train`` in place of real training (each
 trial sleeps TUNESMITH_TEST_SLEEP seconds, default 0). The tests import this file by path too,
@@ -67,7 +68,7 @@ def hooks() -> Hooks:
 
 def main() -> None:
     spec = load_study(sys.argv[1])
-    study = open_study(spec, "f1_macro", "maximize", worker=int(sys.argv[2]))
+    study = open_study(spec, "f1_macro", "maximize", worker=int(sys.argv[-1]))
     objective = Objective(spec, "f1_macro", "maximize", synthetic_train)
 
     def printed(study, trial) -> None:

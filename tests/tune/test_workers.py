@@ -123,3 +123,29 @@ def test_an_interrupted_trial_runs_again_when_the_study_resumes(tmp_path, synthe
     (retry,) = [t for t in done if t.system_attrs.get("failed_trial") == stopped.number]
     assert retry.params == stopped.params and retry.user_attrs["reason"] is None
     assert len({(t.params["train.batch_size"], t.params["train.epochs"]) for t in done}) == 4
+
+
+def test_workers_option_starts_more_processes_on_the_same_study(tmp_path, synthetic, monkeypatch):
+    """`--workers 2`: this process and one more, its log in OUT/worker-1.log."""
+    from rich.console import Console
+
+    from tunesmith.tune.run import tune, worker_argv
+
+    monkeypatch.setenv("TUNESMITH_TEST_SLEEP", "1.0")  # long enough for the second to start
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
+    path = synthetic.write_study(tmp_path / "s.yaml", GRID, search="grid", workers=2, pruner="none")
+    command = [sys.executable, str(SCRIPT), str(path)]  # a worker scoring synthetically
+    study = tune(
+        load_study(path), Console(quiet=True), synthetic.hooks(), "classification", command
+    )
+    points = Counter((t.params["train.batch_size"], t.params["train.epochs"]) for t in study.trials)
+    assert len(study.trials) == 12 and set(points.values()) == {1}
+    log = (tmp_path / "study" / "worker-1.log").read_text(encoding="utf-8")
+    assert "trial" in log and "worker done" in log
+    by_worker = sum(line.startswith("trial") for line in log.splitlines())
+    assert 0 < by_worker < 12
+
+    argv = worker_argv(path, ["tune.trials=3", "output=x"])
+    assert argv[1:] == ["-m", "tunesmith.cli", "tune", str(path), "--set", "tune.trials=3",
+                        "--set", "output=x"]  # fmt: skip
