@@ -21,8 +21,9 @@ GOOD, BAD = 1e-4, 1e-2  # the synthetic objective peaks at 1e-4
 def test_a_bad_trial_is_pruned_at_its_first_validation(tmp_path, synthetic, pruner):
     path = synthetic.write_study(tmp_path / "s.yaml", SPACE, pruner=pruner, startup_trials=2)
     spec = load_study(path)
-    study = optuna.create_study(direction="maximize", pruner=make_pruner(spec))
-    for value in (GOOD * 1.5, GOOD / 1.5, GOOD, BAD):
+    # A fixed name: Hyperband assigns trials to brackets by a hash of it.
+    study = optuna.create_study(study_name="s", direction="maximize", pruner=make_pruner(spec))
+    for value in (GOOD * 2, GOOD * 1.3, GOOD, BAD):  # each better than the last, then a bad one
         study.enqueue_trial({"train.learning_rate": value})
     reports: list[tuple[int, dict]] = []
 

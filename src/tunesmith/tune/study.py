@@ -113,7 +113,8 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     if spec.tune.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=spec.startup_trials)
     if spec.tune.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3)
+        # Steps are hundredths of an epoch (see Objective.reporter): rungs at 1, 3, 9 epochs.
+        return optuna.pruners.HyperbandPruner(min_resource=100, reduction_factor=3)
     return optuna.pruners.NopPruner()
 
 
