@@ -71,7 +71,14 @@ def test_a_killed_study_resumes_without_losing_finished_trials(tmp_path, synthet
 
     worker = start_worker(path, 0, sleep=1.5)
     wait_for(lambda: len(complete()) >= 2)
-    wait_for(lambda: study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    # Killed while training (its heartbeat beating); test_a_trial_killed_before_... covers
+    # a kill between creating a trial and starting it.
+    wait_for(
+        lambda: any(
+            "run_dir" in t.user_attrs
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        )
+    )
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=30)
     before = {t.number: (t.params, t.value) for t in complete()}
@@ -149,3 +156,19 @@ def test_workers_option_starts_more_processes_on_the_same_study(tmp_path, synthe
     argv = worker_argv(path, ["tune.trials=3", "output=x"])
     assert argv[1:] == ["-m", "tunesmith.cli", "tune", str(path), "--set", "tune.trials=3",
                         "--set", "output=x"]  # fmt: skip
+
+
+def test_a_trial_killed_before_its_first_heartbeat_is_requeued(tmp_path, synthetic):
+    """Optuna's stale check skips a running trial that never beat; the worker loop does not."""
+    path = synthetic.write_study(tmp_path / "s.yaml", GRID, search="grid", trials=3, pruner="none")
+    spec = load_study(path)
+    study = open_study(spec, "f1_macro", "maximize")
+    orphan = study.ask()  # created, then its worker "died": running, no heartbeat, no run_dir
+    time.sleep(3 * spec.tune.heartbeat_s + 0.5)
+    run_worker(study, Objective(spec, "f1_macro", "maximize", synthetic.synthetic_train), 3)
+    trials = study.get_trials(deepcopy=False)
+    assert trials[orphan.number].state == TrialState.FAIL
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(done) == 3 and not [t for t in trials if t.state == TrialState.RUNNING]
+    assert any(t.system_attrs.get("failed_trial") == orphan.number for t in done)
+    assert len({(t.params["train.batch_size"], t.params["train.epochs"]) for t in done}) == 3

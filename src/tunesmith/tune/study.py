@@ -13,6 +13,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import optuna
@@ -141,9 +142,12 @@ def run_worker(
     new trial is due.
     """
     ran = 0
+    tune = objective.spec.tune
+    grace_s = GRACE_BEATS * tune.heartbeat_s
     while deadline is None or time.time() < deadline:
         with _no_experimental_warnings():
             optuna.storages.fail_stale_trials(study)  # a dead worker's trial: failed, requeued
+        fail_orphans(study, grace_s, tune.max_retries)
         trials = study.get_trials(deepcopy=False)
         queued = any(t.state == TrialState.WAITING for t in trials)
         if trials_left(trials, total) <= 0 and not queued:
@@ -153,6 +157,29 @@ def run_worker(
             study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks)
         ran += 1
     return ran
+
+
+def fail_orphans(study: optuna.Study, grace_s: float, max_retries: int) -> int:
+    """Fail and requeue trials whose worker died before their first heartbeat; returns how many.
+
+    Optuna's stale check skips a running trial with no heartbeat yet, so a worker killed between
+    creating a trial and starting it would leave the trial running forever. The objective marks
+    a started trial with its run directory; one without, older than the grace period, is dead.
+    """
+    cutoff = datetime.now() - timedelta(seconds=grace_s)
+    failed = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        started = trial.datetime_start
+        if "run_dir" in trial.user_attrs or started is None or started > cutoff:
+            continue
+        try:
+            study.tell(trial.number, state=TrialState.FAIL)
+        except (ValueError, RuntimeError):  # another worker failed it first
+            continue
+        with _no_experimental_warnings():
+            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retries)(study, trial)
+        failed += 1
+    return failed
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
