@@ -147,6 +147,60 @@ def compare(
     compare_methods(cfg, names, out, overwrite=overwrite, console=console)
 
 
+@app.command()
+@friendly
+def tune(
+    config: Annotated[
+        Path | None, typer.Argument(help="Study YAML: a config with a search: section.")
+    ] = None,
+    search: Annotated[str | None, typer.Option(help="grid, random or bayes (TPE).")] = None,
+    trials: Annotated[int | None, typer.Option(help="Trials in all, over every worker.")] = None,
+    timeout: Annotated[
+        str | None, typer.Option(help="Start no trial after this long: 90s, 30m, 2h.")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes.")] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="Optuna storage URL shared by workers (postgresql://...).")
+    ] = None,
+    pruner: Annotated[str | None, typer.Option(help="none, median or hyperband.")] = None,
+    study: Annotated[str | None, typer.Option(help="Study name in the storage.")] = None,
+    out: Annotated[str | None, typer.Option(help="Study directory (default: output).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampler seed.")] = None,
+    status: Annotated[
+        bool, typer.Option("--status", help="Show the study's progress and best trial; run none.")
+    ] = False,
+    worker: Annotated[int | None, typer.Option(hidden=True)] = None,
+    set_: SetOption = None,
+) -> None:
+    """Search hyperparameters with Optuna: every trial is a run in OUT/trial-NNNN; writes
+    best.yaml, trials.csv and report.html. Running it again resumes the study."""
+    flags = {
+        "tune.search": search, "tune.trials": trials, "tune.timeout": timeout,
+        "tune.workers": workers, "tune.storage": storage, "tune.pruner": pruner,
+        "tune.study_name": study, "tune.seed": seed, "output": out,
+    }  # fmt: skip
+    overrides = [*(set_ or []), *(f"{k}={v}" for k, v in flags.items() if v is not None)]
+    if status:
+        from tunesmith.tune.spec import study_address
+        from tunesmith.tune.status import print_status
+        from tunesmith.tune.status import status as study_status
+
+        print_status(study_status(study_address(config, overrides)), Console())
+        return
+    if config is None:
+        raise TunesmithError("tune: give the study's CONFIG file (or --status to watch one)")
+    from tunesmith.tune.spec import load_study
+
+    spec = load_study(config, overrides)  # before the heavy imports: a bad study fails fast
+    from tunesmith.tune.run import tune as run_study
+    from tunesmith.tune.run import tune_worker, worker_argv
+
+    if worker is not None:
+        tune_worker(spec, worker, console)
+    else:
+        run_study(spec, console, worker_command=worker_argv(config, overrides))
+
+
 @app.command("eval")
 @friendly
 def eval_(

@@ -30,6 +30,9 @@ HeadKind = Literal["logistic", "mlp"]
 Precision = Literal["auto", "bf16", "fp32"]
 Schedule = Literal["cosine", "linear", "constant"]
 MissingPolicy = Literal["fail", "drop", "fill"]
+SearchName = Literal["grid", "random", "bayes"]
+PrunerName = Literal["none", "median", "hyperband"]
+Direction = Literal["maximize", "minimize"]
 
 #: Learning rate used when ``train.learning_rate`` is left empty: adapters tolerate (and need)
 #: a much larger step than updating every weight of the model.
@@ -305,3 +308,50 @@ class Config:
             return self.train.learning_rate
         method = self.cls_head.train if self.method == "cls_head" else self.method
         return DEFAULT_LEARNING_RATE[method]
+
+
+@dataclass
+class ObjectiveConfig:
+    """What ``tunesmith tune`` optimises (the YAML's ``objective:`` section)."""
+
+    metric: str | None = _f(
+        None,
+        "Validation-split metric to optimise: accuracy, precision_macro, recall_macro, f1_macro "
+        "(classification), loss, perplexity; empty = f1_macro for classification, else loss.",
+    )
+    direction: Direction | None = _f(
+        None, "maximize or minimize; empty = minimize for loss and perplexity, else maximize."
+    )
+
+
+@dataclass
+class TuneConfig:
+    """How ``tunesmith tune`` searches (the YAML's ``tune:`` section; the CLI flags override)."""
+
+    search: SearchName = _f(
+        "bayes", "grid (every combination once), random, or bayes (Optuna's TPE sampler)."
+    )
+    trials: int | None = _f(
+        None, "Trials in all, over every worker; empty = the whole grid for grid, 20 otherwise."
+    )
+    timeout: str | None = _f(
+        None, "Start no trial after this long, e.g. 90s, 30m, 2h; empty = no limit."
+    )
+    workers: int = _f(1, "Local worker processes sharing the study (the CPU cores are split).")
+    pruner: PrunerName = _f(
+        "median", "Stop poor trials early from their validation losses: none, median, hyperband."
+    )
+    startup_trials: int | None = _f(
+        None,
+        "Trials sampled at random (bayes) and never pruned before comparisons start; "
+        "empty = a quarter of the trials, 2 to 10.",
+    )
+    seed: int = _f(0, "Sampler seed: random and bayes repeat their picks, grid its order.")
+    storage: str | None = _f(
+        None, "Optuna storage URL, e.g. postgresql://user@host/db; empty = OUTPUT/study.sqlite."
+    )
+    study_name: str | None = _f(None, "Study name in the storage; empty = the output's name.")
+    heartbeat_s: int = _f(
+        30, "Seconds between a running trial's heartbeats; silent for 3x this = failed, retried."
+    )
+    max_retries: int = _f(2, "Times a trial whose worker died (or was stopped) is run again.")

@@ -13,12 +13,22 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
-from tunesmith.config import Config
+from tunesmith.config import Config, ObjectiveConfig, TuneConfig
 from tunesmith.errors import TunesmithError
+
+#: Top-level sections only ``tunesmith tune`` reads (``tunesmith.tune.spec``). A run leaves them
+#: out, so a study file also trains as it stands: the untuned base config of the study.
+STUDY_SECTIONS = ("search", "objective", "tune")
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
     """Build a Config from a YAML file (optional) and ``key.sub=value`` overrides."""
+    raw, source = read_raw(path, overrides)
+    return build_config(raw, source)
+
+
+def read_raw(path: str | Path | None, overrides: list[str] | None = None) -> tuple[dict, str]:
+    """(the YAML file's mapping with ``overrides`` applied, its source name); not validated."""
     raw: dict[str, Any] = {}
     source = "defaults"
     if path is not None:
@@ -26,8 +36,14 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         source = str(path)
     for item in overrides or []:
         key, value = _parse_override(item)
-        _set_dotted(raw, key, value)
-    cfg = from_dict(Config, raw, source)
+        set_dotted(raw, key, value)
+    return raw, source
+
+
+def build_config(raw: dict[str, Any], source: str) -> Config:
+    """Validate a raw mapping (study sections left out) into a Config."""
+    run = {key: value for key, value in raw.items() if key not in STUDY_SECTIONS}
+    cfg = from_dict(Config, run, source)
     _check_relations(cfg, source)
     return cfg
 
@@ -64,8 +80,18 @@ def dump_config(cfg: Config, path: Path) -> None:
 
 def reference_markdown() -> str:
     """The config reference for the README, generated from the dataclasses."""
+    return _reference(_walk(Config, ""))
+
+
+def study_reference_markdown() -> str:
+    """The reference of the sections only ``tunesmith tune`` reads (``objective``, ``tune``)."""
+    rows = [*_walk(ObjectiveConfig, "objective."), *_walk(TuneConfig, "tune.")]
+    return _reference(iter(rows))
+
+
+def _reference(rows) -> str:
     lines = ["| key | default | meaning |", "|---|---|---|"]
-    for key, default, help_text in _walk(Config, ""):
+    for key, default, help_text in rows:
         lines.append(f"| `{key}` | `{default}` | {help_text} |")
     return "\n".join(lines)
 
@@ -111,7 +137,8 @@ def _parse_override(item: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``raw[a][b] = value`` for ``key`` "a.b", creating sections on the way."""
     parts = key.split(".")
     node = raw
     for part in parts[:-1]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,33 +45,38 @@ def run_training(
     resume: bool = False,
     force: bool = False,
     console: Console | None = None,
+    on_validation: Callable[[int, dict], None] | None = None,
+    score_validation: bool = False,
 ) -> Path:
     """Fine-tune ``cfg.model`` on ``cfg.data``, write the run directory, record it in the registry.
 
     The data check runs first (``force``: train past its blocking findings, recorded). Every
     ending is recorded: completed with its metrics, or failed/interrupted with the one-line
-    reason (the exception is re-raised unchanged).
+    reason (the exception is re-raised unchanged). ``on_validation`` goes to the training loop;
+    ``score_validation`` also scores the tuned model on the validation split (metrics.json
+    ``validation``), which a tuner chooses by, keeping the test split unseen.
     """
     console = console or Console(stderr=True)
+    options = RunOptions(overwrite, resume, force, on_validation, score_validation)
     job = _feature_run if cfg.method == "feature_extraction" else _train_run
     with recorded_run(cfg, console) as record:
-        run_dir = job(cfg, overwrite, resume, force, console, record)
+        run_dir = job(cfg, options, console, record)
         record.finish(json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")))
     return run_dir
 
 
-def _train_run(
-    cfg: Config, overwrite: bool, resume: bool, force: bool, console: Console, record: RunRecord
-) -> Path:
+def _train_run(cfg: Config, options: RunOptions, console: Console, record: RunRecord) -> Path:
     """The job, top to bottom: data, model, base eval, train, tuned eval, save, report."""
     method = get_method(cfg.method)
-    checked, splits = checked_splits(cfg, overwrite, resume, force, console, record)
+    checked, splits = checked_splits(cfg, options, console, record)
     env = load_environment(cfg, method, console, splits.labels)  # a bad model fails here
     augment_train(splits, cfg, env.model, env.tokenizer)  # train split only, before any write
     for line in describe_steps(splits.steps, changed_only=True):
         console.print(f"data: {line}", highlight=False, soft_wrap=True)
     run_dir = (
-        Path(cfg.output) if resume else start_run_dir(cfg, splits, env, overwrite, console, checked)
+        Path(cfg.output)
+        if options.resume
+        else start_run_dir(cfg, splits, env, options.overwrite, console, checked)
     )
 
     base = base_metrics(env, splits, cfg, run_dir)
@@ -93,7 +99,8 @@ def _train_run(
         result = train(
             env.model, train_set, val_set, cfg,
             pad_id=env.tokenizer.pad_token_id, device=env.device, dtype=env.dtype, log=log,
-            checkpoint_dir=run_dir / "checkpoints", resume=resume,
+            checkpoint_dir=run_dir / "checkpoints", resume=options.resume,
+            on_validation=options.on_validation,
         )  # fmt: skip
     except BaseException as exc:
         status = ending_status(exc)
@@ -102,6 +109,7 @@ def _train_run(
         log.close()
         trackers.close(status)
     tuned = held_out_metrics(env, splits, cfg, "tuned")
+    validation = validation_metrics(env, splits, cfg, options)
 
     method.save(env.model, env.tokenizer, run_dir / "final")
     metrics = {
@@ -110,6 +118,7 @@ def _train_run(
         "eval_examples": len(splits.test),
         "base": base,
         "tuned": tuned,
+        **validation,
         **_training_figures(result, train_set),
         "trainable_params": trainable,
         "total_params": total,
@@ -126,14 +135,14 @@ def _train_run(
 
 
 def checked_splits(
-    cfg: Config, overwrite: bool, resume: bool, force: bool, console: Console, record: RunRecord
+    cfg: Config, options: RunOptions, console: Console, record: RunRecord
 ) -> tuple[DataCheck, Splits]:
     """Every check that needs no model, cheapest first, then the splits a run trains on."""
-    if resume:  # output problems first: they are found in a blink, the data check takes longer
+    if options.resume:  # output problems first: found in a blink, the data check takes longer
         resumable_run_dir(cfg.output)
     else:
-        check_run_dir(cfg.output, overwrite)
-    checked = check_data(cfg, force, console)  # bad data stops here, before any model loads
+        check_run_dir(cfg.output, options.overwrite)
+    checked = check_data(cfg, options.force, console)  # bad data stops here, before any model loads
     record.forced_past(checked.forced_past)
     # Forced past the data check: the rows it found unusable are left out rather than fatal.
     splits = make_splits(cfg.data, cfg.train.seed, skip_bad=bool(checked.forced_past))
@@ -145,22 +154,20 @@ def checked_splits(
     return checked, splits
 
 
-def _feature_run(
-    cfg: Config, overwrite: bool, resume: bool, force: bool, console: Console, record: RunRecord
-) -> Path:
+def _feature_run(cfg: Config, options: RunOptions, console: Console, record: RunRecord) -> Path:
     """feature_extraction, top to bottom: data, model, base eval, features + head, tuned eval,
     save, report. The same run directory as ``_train_run``; no training loop, no checkpoints."""
     from tunesmith.methods import feature_extraction as method
 
-    if resume:
+    if options.resume:
         raise TunesmithError(
             "--resume: feature_extraction keeps no checkpoints; run again without --resume "
             "(its features are cached, so that is quick)"
         )
-    checked, splits = checked_splits(cfg, overwrite, resume, force, console, record)
+    checked, splits = checked_splits(cfg, options, console, record)
     method.check_task(splits.task)  # before any model loads
     env = load_environment(cfg, method, console, splits.labels)
-    run_dir = start_run_dir(cfg, splits, env, overwrite, console, checked)
+    run_dir = start_run_dir(cfg, splits, env, options.overwrite, console, checked)
     base = base_metrics(env, splits, cfg, run_dir)
     env.model = method.prepare(env.model, cfg)
     fitted = method.fit(env, splits, cfg)
@@ -168,6 +175,7 @@ def _feature_run(
     trainable, total = count_parameters(env.model)
     console.print(f"method {cfg.method}: a {cfg.features.head} head of {trainable:,} parameters")
     tuned = held_out_metrics(env, splits, cfg, "tuned")
+    validation = validation_metrics(env, splits, cfg, options)
     method.save(env.model, env.tokenizer, run_dir / "final")
     metrics = {
         **_manifest(cfg, splits, env.location),
@@ -175,6 +183,7 @@ def _feature_run(
         "eval_examples": len(splits.test),
         "base": base,
         "tuned": tuned,
+        **validation,
         **fitted.figures,
         "trainable_params": trainable,
         "total_params": total,
@@ -206,6 +215,17 @@ def estimate_run(cfg: Config, console: Console | None = None) -> Estimate:
     return estimate_training(
         model, train_set, cfg, pad_id=env.tokenizer.pad_token_id, device=env.device, dtype=env.dtype
     )
+
+
+@dataclass
+class RunOptions:
+    """How ``run_training`` was asked to run (the CLI flags, and a tuner's hooks)."""
+
+    overwrite: bool = False
+    resume: bool = False
+    force: bool = False
+    on_validation: Callable[[int, dict], None] | None = None
+    score_validation: bool = False
 
 
 @dataclass
@@ -283,6 +303,17 @@ def base_metrics(env: Environment, splits, cfg: Config, run_dir: Path) -> dict |
     if base is not None:
         write_json(saved, base)
     return base
+
+
+def validation_metrics(env: Environment, splits, cfg: Config, options: RunOptions) -> dict:
+    """``{"validation": metrics}`` of the tuned model when asked for (a tuner's objective)."""
+    if not (options.score_validation and splits.validation):
+        return {}
+    scored = evaluate(
+        env.model, env.tokenizer, splits.validation, splits.labels, cfg,
+        device=env.device, dtype=env.dtype, name="validation",
+    )  # fmt: skip
+    return {"validation": scored}
 
 
 def held_out_metrics(env: Environment, splits, cfg: Config, name: str) -> dict | None:

@@ -27,8 +27,8 @@ from tunesmith.models.resolve import tunesmith_home
 from tunesmith.registry.rows import RunRow, headline_columns
 from tunesmith.registry.schema import connect
 
-#: The ways a run can end without completing.
-FAILURE_STATUSES = ("failed", "interrupted", "diverged")
+#: The ways a run can end without completing ("pruned": a tuner stopped a poor trial early).
+FAILURE_STATUSES = ("failed", "interrupted", "diverged", "pruned")
 STALE_REASON = "process ended without finishing (killed?)"
 _HASH_BLOCK = 1 << 20  # 1 MiB: hash multi-GB data files in constant memory
 

@@ -31,6 +31,7 @@ STATUS_STYLES = {
     "failed": "red",
     "interrupted": "yellow",
     "diverged": "magenta",
+    "pruned": "blue",
 }
 
 #: Config keys worth a glance in ``runs show``; the rest is in RUN/config.yaml.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -50,13 +51,15 @@ def train(
     log: RunLog,
     checkpoint_dir: Path | None = None,
     resume: bool = False,
+    on_validation: Callable[[int, dict], None] | None = None,
 ) -> TrainResult:
     """Fine-tune the trainable parameters of ``model`` on ``train_set``; returns the figures.
 
     With ``checkpoint_dir`` a checkpoint is written every ``train.checkpoint_every`` steps and on
     SIGINT/SIGTERM (then TrainingInterrupted is raised); ``resume`` continues from the newest
     complete one, ending with the same weights as an uninterrupted run. A diverging loss raises
-    TrainingDiverged.
+    TrainingDiverged. ``on_validation(step, {"val_loss", "epoch"})`` is called after each
+    validation; an exception it raises (a tuner pruning the trial) ends training.
     """
     t = cfg.train
     seed_everything(t.seed)
@@ -110,6 +113,8 @@ def train(
                     best = cpu_copy(params)  # saved before the step's checkpoint: see load_best
                     ckpt.save_best(best, step, val_loss)
                 result.stopped_early = out_of_patience(result, t.early_stopping_patience)
+                if on_validation is not None:
+                    on_validation(step, {"val_loss": val_loss, "epoch": step / steps_per_epoch})
             stopping = stop.signum is not None
             if stopping or checkpoint_due(result, total_steps, t.checkpoint_every):
                 saved = ckpt.save(result, position=(epoch, index + 1))
