@@ -74,7 +74,7 @@ def test_yaml_strings_such_as_1e_minus_5_are_numbers(tmp_path):
         ({"train.learning_rate": {"type": "loguniform", "low": 0, "high": 1}}, ["above 0"]),
         ({"train.batch_size": {"type": "uniform", "low": 4, "high": 8}}, ["type: int"]),
         ({"method": {"type": "int", "low": 1, "high": 2}}, ["search.method", "choice"]),
-        ({"method": {"type": "choice", "values": ["lora", "qlora"]}}, ["method", "qlora"]),
+        ({"method": {"type": "choice", "values": ["lora", "adapterz"]}}, ["method", "adapterz"]),
         ({"train.batch_size": {"type": "choice", "values": [8, "x"]}}, ["batch_size", "'x'"]),
         ({"train.epochs": {"type": "choice"}}, ["train.epochs", "values"]),
         ({"train.epochs": [1, 2]}, ["train.epochs", "mapping"]),
