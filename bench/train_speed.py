@@ -7,8 +7,8 @@ bf16 where this CPU has native bf16. Each side runs in its own subprocess so pea
 
     .venv/bin/python bench/train_speed.py [--examples 512]
 
-Prints one JSON object: both sides' real (non-pad) training tokens/s, peak RSS and final loss,
-and the ratios tunesmith / reference.
+Prints one JSON object: each side's real (non-pad) training tokens/s, peak RSS and final loss,
+and the ratios tunesmith / reference, for tunesmith's defaults and with train.release_memory.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from tunesmith.train.monitor import peak_rss_bytes
 
 SST2 = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "sst2" / "train.tsv"
 NAMES = {"0": "negative", "1": "positive"}
+#: The reference, tunesmith's defaults, and tunesmith with train.release_memory (lower peak).
+SIDES = ("reference", "tunesmith", "tunesmith_release_memory")
 
 
 def rows(n: int) -> list[tuple[str, str]]:
@@ -90,7 +92,7 @@ def run_reference(n: int) -> dict:
     }
 
 
-def run_tunesmith(n: int, workdir: Path) -> dict:
+def run_tunesmith(n: int, workdir: Path, release_memory: bool = False) -> dict:
     """The same job through tunesmith's own loop (text task: loss on every token, like above)."""
     from tunesmith.config_io import load_config
     from tunesmith.pipeline import run_training
@@ -114,6 +116,8 @@ def run_tunesmith(n: int, workdir: Path) -> dict:
             "train.warmup_ratio=0",
             "lora.dropout=0",
             "eval.base=false",
+            "train.estimate_first=false",
+            f"train.release_memory={str(release_memory).lower()}",
             f"output={workdir / 'run'}",
         ],
     )
@@ -131,18 +135,19 @@ def run_tunesmith(n: int, workdir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=512)
-    parser.add_argument("--side", choices=["reference", "tunesmith"], help=argparse.SUPPRESS)
+    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side == "reference":
         print(json.dumps(run_reference(args.examples)))
         return
-    if args.side == "tunesmith":
+    if args.side in ("tunesmith", "tunesmith_release_memory"):
         work = Path("/tmp/tunesmith-bench-ours")
         work.mkdir(parents=True, exist_ok=True)
-        print(json.dumps(run_tunesmith(args.examples, work)))
+        release = args.side == "tunesmith_release_memory"
+        print(json.dumps(run_tunesmith(args.examples, work, release)))
         return
     result = {"examples": args.examples}
-    for side in ("reference", "tunesmith"):
+    for side in SIDES:
         out = subprocess.run(
             [sys.executable, __file__, "--examples", str(args.examples), "--side", side],
             check=True,
@@ -150,10 +155,12 @@ def main() -> None:
             text=True,
         ).stdout
         result[side] = json.loads(out.strip().splitlines()[-1])
-    ours, ref = result["tunesmith"], result["reference"]
-    result["speedup_tokens_per_s"] = ours["tokens_per_s"] / ref["tokens_per_s"]
-    result["rss_ratio"] = ours["peak_rss_bytes"] / ref["peak_rss_bytes"]
-    result["final_loss_ratio"] = ours["final_loss"] / ref["final_loss"]
+    ref = result["reference"]
+    for side in SIDES[1:]:
+        ours = result[side]
+        ours["speedup_tokens_per_s"] = ours["tokens_per_s"] / ref["tokens_per_s"]
+        ours["rss_ratio"] = ours["peak_rss_bytes"] / ref["peak_rss_bytes"]
+        ours["final_loss_ratio"] = ours["final_loss"] / ref["final_loss"]
     print(json.dumps(result, indent=2))
 
 

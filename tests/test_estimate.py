@@ -63,3 +63,49 @@ def test_estimate_command_prints_json(
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert {"train_tokens", "predicted_train_runtime_s", "predicted_peak_rss_bytes"} <= set(figures)
     assert not (tmp_path / "runs").exists()  # estimating writes no run
+
+
+def test_fit_separates_the_fixed_part_of_a_step_from_its_flops():
+    from tunesmith.train.estimate import fit_step_time
+
+    timed = [(g, 0.5 + 0.02 * g) for g in (10.0, 40.0, 100.0, 25.0)]
+    rate, overhead = fit_step_time(timed)
+    assert rate == pytest.approx(0.02) and overhead == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    "timed",
+    [
+        [(50.0, 2.0), (50.5, 2.1), (49.8, 1.9)],  # too alike to tell the parts apart
+        [(10.0, 3.0), (100.0, 1.0)],  # bigger step faster (noise): no negative rate
+        [(10.0, 0.1), (100.0, 5.0)],  # the line would cross below zero: no negative overhead
+    ],
+)
+def test_fit_falls_back_to_time_per_flop(timed):
+    from tunesmith.train.estimate import fit_step_time
+
+    rate, overhead = fit_step_time(timed)
+    assert overhead == 0.0
+    assert rate == pytest.approx(sum(t for _, t in timed) / sum(g for g, _ in timed))
+
+
+def test_train_says_how_long_before_it_starts_and_keeps_the_prediction(
+    tiny_model_dir, sentiment_csv, tmp_path, tunesmith_home
+):
+    from tunesmith.pipeline import run_training
+
+    cfg = load_config(
+        None,
+        [f"model={tiny_model_dir}", f"data.train={sentiment_csv}", f"output={tmp_path / 'run'}"],
+    )
+    log = tmp_path / "console.txt"
+    from rich.console import Console
+
+    with log.open("w", encoding="utf-8") as handle:
+        run_dir = run_training(cfg, console=Console(file=handle, width=300))
+    printed = log.read_text(encoding="utf-8")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["predicted_train_runtime_s"] > 0 and metrics["predicted_peak_rss_bytes"] > 0
+    line = next(x for x in printed.splitlines() if x.startswith("training: "))
+    assert f"{metrics['train_steps']} steps over {metrics['train_tokens']:,}" in line
+    assert "min of training, peak memory about" in line

@@ -112,16 +112,11 @@ def estimate(
     cfg = load_config(config, set_)
     from tunesmith.pipeline import estimate_run
 
-    result = estimate_run(cfg, console).as_dict()
+    estimate = estimate_run(cfg, console)
     if as_json:
-        typer.echo(json.dumps(result))
+        typer.echo(json.dumps(estimate.as_dict()))
         return
-    minutes = result["predicted_train_runtime_s"] / 60
-    console.print(
-        f"{result['train_steps']} steps over {result['train_tokens']:,} training tokens: "
-        f"about {minutes:.1f} min of training, peak memory about "
-        f"{result['predicted_peak_rss_bytes'] / 2**30:.1f} GiB"
-    )
+    console.print(estimate.describe())
 
 
 @app.command()

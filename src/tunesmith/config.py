@@ -215,9 +215,17 @@ class TrainConfig:
     max_length: int = _f(256, "Longest tokenized example; longer prompts are cut in the middle.")
     seed: int = _f(0, "Seed for splits, shuffling, dropout and initialisation.")
     precision: Precision = _f("auto", "auto (bf16 where the CPU/GPU supports it), bf16 or fp32.")
+    estimate_first: bool = _f(
+        True, "Time a few steps before training; print and keep the predicted time and memory."
+    )
     log_every: int = _f(5, "Write a training-log line every N optimizer steps.")
     eval_every: int | None = _f(
         None, "Validate every N optimizer steps; empty = at the end of each epoch."
+    )
+    release_memory: bool = _f(
+        False,
+        "Hand freed activation memory straight back to the system (glibc): a lower peak "
+        "(-0.4 GB on the default model) for ~25% slower steps.",
     )
     loss_chunk: int = _f(256, "Label positions per chunk of the output-layer loss (memory bound).")
     checkpoint_every: int = _f(

@@ -86,11 +86,7 @@ def _train_run(cfg: Config, options: RunOptions, console: Console, record: RunRe
     console.print(f"method {cfg.method}: {trainable:,} trainable of {total:,} parameters")
     train_set = encode_for(method, splits.train, env.tokenizer, cfg, splits.labels)
     val_set = encode_for(method, splits.validation, env.tokenizer, cfg, splits.labels)
-    plan = step_plan(train_set, cfg)
-    console.print(
-        f"training: {len(plan)} steps over {sum(s.tokens for s in plan):,} tokens "
-        "(the bar's ETA is timed on this machine; `tunesmith estimate` predicts it beforehand)"
-    )
+    predicted = predict_training(env, train_set, cfg, options, console)
     trackers = open_trackers(cfg, run_dir)
     trackers.log_params(config_params(cfg))
     log = RunLog(run_dir / "train_log.jsonl", trackers)
@@ -120,6 +116,7 @@ def _train_run(cfg: Config, options: RunOptions, console: Console, record: RunRe
         "tuned": tuned,
         **validation,
         **_training_figures(result, train_set),
+        **predicted,
         "trainable_params": trainable,
         "total_params": total,
     }
@@ -132,6 +129,27 @@ def _train_run(cfg: Config, options: RunOptions, console: Console, record: RunRe
         console.print(result.diagnosis["message"])
     console.print(f"run saved to {run_dir} (report: {run_dir / 'report.html'})")
     return run_dir
+
+
+def predict_training(
+    env: Environment, train_set: list[Encoded], cfg: Config, options: RunOptions, console
+) -> dict:
+    """Say how long training will take before it starts, by timing a few real steps (weights,
+    RNG and data order are left as they were); the figures go into metrics.json too."""
+    plan = step_plan(train_set, cfg)
+    tokens = sum(s.tokens for s in plan)
+    if not cfg.train.estimate_first or options.resume:
+        console.print(f"training: {len(plan)} steps over {tokens:,} tokens")
+        return {}
+    estimate = estimate_training(
+        env.model, train_set, cfg, pad_id=env.tokenizer.pad_token_id, device=env.device,
+        dtype=env.dtype,
+    )  # fmt: skip
+    console.print(f"training: {estimate.describe()}")
+    return {
+        "predicted_train_runtime_s": estimate.predicted_train_runtime_s,
+        "predicted_peak_rss_bytes": estimate.predicted_peak_rss_bytes,
+    }
 
 
 def checked_splits(
@@ -243,7 +261,8 @@ def load_environment(
     cfg: Config, method, console: Console, labels: list[str] | None = None
 ) -> Environment:
     """Resolve and load the base model the way and in the precision the method wants."""
-    pin_mmap_threshold()  # before the first big tensor: freed activations go back to the system
+    if cfg.train.release_memory:  # before the first big tensor
+        pin_mmap_threshold()
     location = resolve_model(cfg.model, console.print)
     device = pick_device()
     dtype = compute_dtype(cfg.train.precision, device)

@@ -20,7 +20,7 @@ from tunesmith.train.loop import accumulate_gradients, build_optimizer
 from tunesmith.train.monitor import peak_rss_bytes
 
 #: Steps timed after one untimed warm-up step (allocator and kernel caches).
-TIMED_STEPS = 3
+TIMED_STEPS = 4
 
 
 @dataclass
@@ -36,6 +36,15 @@ class Estimate:
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
+    def describe(self) -> str:
+        """One line for the terminal: steps, tokens, time and memory."""
+        minutes = self.predicted_train_runtime_s / 60
+        return (
+            f"{self.train_steps} steps over {self.train_tokens:,} training tokens: about "
+            f"{minutes:.1f} min of training, peak memory about "
+            f"{self.predicted_peak_rss_bytes / 2**30:.1f} GiB"
+        )
+
 
 def estimate_training(
     model, train_set: list[Encoded], cfg: Config, *, pad_id: int, device, dtype
@@ -50,7 +59,8 @@ def estimate_training(
     # for full fine-tuning), which no FLOP count of the forward and backward pass shows.
     optimizer, _ = build_optimizer(params, cfg, len(plan))
     model.train()
-    seconds, gflop, updating = 0.0, 0.0, 0.0
+    timed: list[tuple[float, float]] = []  # (GFLOP, seconds) of each timed step
+    updating = 0.0
     for i, index in enumerate(probe):
         items = [train_set[j] for j in plan[index].indices]
         started = time.perf_counter()
@@ -59,20 +69,42 @@ def estimate_training(
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if i > 0:  # the first one warms up
-            seconds += computed - started
+            timed.append((costs[index], computed - started))
             updating += time.perf_counter() - computed
-            gflop += costs[index]
     load_weights(params, saved)
     model.eval()
-    rate = seconds / gflop if gflop else 0.0
-    per_update = updating / max(len(probe) - 1, 1)
+    rate, overhead = fit_step_time(timed)
+    per_step = overhead + updating / max(len(timed), 1)
     return Estimate(
         train_steps=len(plan),
         train_tokens=sum(s.tokens for s in plan),
-        predicted_train_runtime_s=round(rate * sum(costs) + per_update * len(plan), 1),
+        predicted_train_runtime_s=round(rate * sum(costs) + per_step * len(plan), 1),
         predicted_peak_rss_bytes=peak_rss_bytes(),
         seconds_per_gflop=rate,
     )
+
+
+def fit_step_time(timed: list[tuple[float, float]]) -> tuple[float, float]:
+    """(seconds per GFLOP, fixed seconds per step) fitted to timed (GFLOP, seconds) steps.
+
+    A step costs its FLOPs plus a fixed part (Python, small kernels, the loss's bookkeeping)
+    that FLOPs don't show; small steps make that part weigh. Least squares on the probes; when
+    they are too alike to tell the two apart (or the fit goes negative), all time is per FLOP.
+    """
+    n = len(timed)
+    gflop = sum(g for g, _ in timed)
+    seconds = sum(t for _, t in timed)
+    if n < 2 or gflop <= 0:
+        return (seconds / gflop if gflop else 0.0), 0.0
+    mean_g, mean_t = gflop / n, seconds / n
+    spread = sum((g - mean_g) ** 2 for g, _ in timed)
+    if spread <= (0.05 * mean_g) ** 2 * n:
+        return seconds / gflop, 0.0
+    rate = sum((g - mean_g) * (t - mean_t) for g, t in timed) / spread
+    overhead = mean_t - rate * mean_g
+    if rate <= 0 or overhead < 0:
+        return seconds / gflop, 0.0
+    return rate, overhead
 
 
 @dataclass
@@ -134,7 +166,8 @@ def _shape(batch: list[int], train_set: list[Encoded], grad_accum: int) -> StepS
 
 
 def _probe_steps(plan: list[StepShape]) -> list[int]:
-    """A warm-up step, the biggest step (memory peak) and a spread of ordinary ones."""
-    biggest = max(range(len(plan)), key=lambda i: plan[i].padded)
-    spread = [round(i * (len(plan) - 1) / max(TIMED_STEPS - 1, 1)) for i in range(TIMED_STEPS)]
-    return [0, biggest, *spread[: TIMED_STEPS - 1]]
+    """A warm-up step, then the biggest step (memory peak), the smallest (it pins the fixed
+    part of a step's time) and ordinary ones spread over the run."""
+    order = sorted(range(len(plan)), key=lambda i: plan[i].padded)
+    spread = [order[round(q * (len(order) - 1) / 3)] for q in (1, 2)]
+    return [0, order[-1], order[0], *spread][: TIMED_STEPS + 1]

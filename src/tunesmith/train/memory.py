@@ -4,7 +4,9 @@ glibc serves big blocks with mmap and returns them on free, but after each such 
 its mmap threshold (up to 32 MB), so the next step's activation buffers come from the heap
 instead, where freed space stays mapped: resident memory grew by about 1.3 GB over a few LoRA
 steps of the default model. Pinning the threshold keeps large buffers in mmap, which goes back
-to the system when a step ends. Elsewhere (macOS, musl, Windows) this is a no-op.
+to the system when a step ends. The price is a page fault on every fresh page of every big
+buffer: LoRA steps of the default model ran about 25% slower, so it is a switch
+(``train.release_memory``), off by default. Elsewhere (macOS, musl, Windows) it is a no-op.
 """
 
 from __future__ import annotations
