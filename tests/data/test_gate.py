@@ -94,10 +94,10 @@ def test_the_check_needs_no_model_or_tokenizer(tmp_path, monkeypatch, sentiment_
     with log.open("w", encoding="utf-8") as handle:
         checked = check_data(cfg, force=False, console=Console(file=handle, width=300))
     assert checked.forced_past == []
-    assert checked.repairs == {str(train): ["42 Windows (CRLF) line endings read as LF"]}
+    assert checked.repairs == {}  # CRLF is CSV's own line end (RFC 4180): nothing to repair
     assert [w["check"] for w in checked.warnings] == ["exact_duplicates"]  # warned, not blocked
     printed = log.read_text(encoding="utf-8")
-    assert f"repaired {train}: 42 Windows" in printed and "warning: train.csv: 1 rows" in printed
+    assert "repaired" not in printed and "warning: train.csv: 1 rows" in printed
 
 
 def test_forced_run_trains_without_the_bad_rows_and_records_it(
@@ -120,10 +120,7 @@ def test_forced_run_trains_without_the_bad_rows_and_records_it(
     run = json.loads((tmp_path / "runs" / "gated" / "run.json").read_text(encoding="utf-8"))
     check = run["data_check"]
     assert "unusable_rows" in [f["check"] for f in check["forced_past"]]
-    assert check["repairs"][str(train)][:2] == [
-        "stripped a UTF-8 byte order mark",
-        "63 Windows (CRLF) line endings read as LF",
-    ]
+    assert check["repairs"][str(train)] == ["stripped a UTF-8 byte order mark"]
     assert run["labels"] == ["negative", "positive"]  # the empty labels were not trained as a class
     row = Registry().get(str(tmp_path / "runs" / "gated"))
     assert row.status == "completed" and row.forced_past == check["forced_past"]

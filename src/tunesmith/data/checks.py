@@ -59,6 +59,13 @@ def sketches(texts: list[str], cfg: InspectConfig) -> list:
     return MinHash.bulk(sets, num_perm=cfg.minhash_permutations)
 
 
+#: Finding near duplicates must not miss: MinHashLSH's default bands (false positives and false
+#: negatives weighted equally) propose only ~60% of the pairs at Jaccard 0.85 when the threshold
+#: is 0.8. Weighted towards recall, the same 64 permutations propose 99% (95% at the threshold
+#: itself); every candidate is confirmed by its exact shingle Jaccard, so extras cost little.
+LSH_WEIGHTS = (0.05, 0.95)
+
+
 class NearIndex:
     """MinHash LSH over normalized texts: each query costs about O(1), never a scan of all rows."""
 
@@ -67,7 +74,9 @@ class NearIndex:
 
         self.cfg = cfg
         self.lsh = MinHashLSH(
-            threshold=cfg.near_duplicate_threshold, num_perm=cfg.minhash_permutations
+            threshold=cfg.near_duplicate_threshold,
+            num_perm=cfg.minhash_permutations,
+            weights=LSH_WEIGHTS,
         )
         self.shingles: dict[str, set[str]] = {}
 

@@ -78,8 +78,14 @@ def _inflate(path: Path, data: bytes, kind: str) -> bytes:
         ) from None
 
 
-def decode(name: str, data: bytes) -> tuple[str, list[str], dict[str, int]]:
-    """(text with "\\n" line ends, repair notes, counts of crlf/cr/lf line ends) of a file."""
+def decode(
+    name: str, data: bytes, crlf_standard: bool = False
+) -> tuple[str, list[str], dict[str, int]]:
+    """(text with "\\n" line ends, repair notes, counts of crlf/cr/lf line ends) of a file.
+
+    ``crlf_standard``: CRLF throughout is the format's own line end (CSV, RFC 4180, and what
+    Python's csv module writes), so reading it is no repair worth a note.
+    """
     for magic, what in _BINARY_MAGIC.items():
         if data.startswith(magic):
             raise TunesmithError(f"{name}: the file is {what}")
@@ -88,6 +94,8 @@ def decode(name: str, data: bytes) -> tuple[str, list[str], dict[str, int]]:
     endings = {"crlf": crlf, "cr": text.count("\r") - crlf, "lf": text.count("\n") - crlf}
     if endings["crlf"] or endings["cr"]:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if crlf_standard and not endings["cr"] and not endings["lf"]:
+        return text, notes, endings
     return text, notes + _ending_notes(endings), endings
 
 

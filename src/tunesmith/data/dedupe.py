@@ -13,26 +13,6 @@ from tunesmith.data.examples import Example, Splits
 from tunesmith.data.preprocess import log_step
 from tunesmith.errors import TunesmithError
 
-#: Removal must not miss: MinHashLSH's default bands (false positives and false negatives
-#: weighted equally) propose only ~60% of the pairs at Jaccard 0.85 when the threshold is 0.8.
-#: Weighted towards recall, the same 64 permutations propose 99% (95% at the threshold itself);
-#: every candidate is confirmed by its exact shingle Jaccard, so extra candidates cost little.
-_LSH_WEIGHTS = (0.05, 0.95)
-
-
-class _RecallIndex(NearIndex):
-    """``NearIndex`` with LSH bands chosen for recall rather than balance."""
-
-    def __init__(self, cfg: InspectConfig):
-        from datasketch import MinHashLSH
-
-        super().__init__(cfg)
-        self.lsh = MinHashLSH(
-            threshold=cfg.near_duplicate_threshold,
-            num_perm=cfg.minhash_permutations,
-            weights=_LSH_WEIGHTS,
-        )
-
 
 def _limits(threshold: float) -> InspectConfig:
     return InspectConfig(near_duplicate_threshold=threshold)
@@ -68,7 +48,7 @@ def near_dedupe(examples: list[Example], threshold: float) -> list[Example]:
     # One vectorised MinHash call over the distinct normalized texts only.
     order = list(first.values())
     sketch_of = dict(zip(order, sketches([norms[i] for i in order], limits), strict=True))
-    index = _RecallIndex(limits)
+    index = NearIndex(limits)
     kept = []
     for i, example in enumerate(examples):
         if first[norms[i]] != i or index.match(norms[i], sketch_of[i]) is not None:
@@ -85,7 +65,7 @@ def leaks(candidates: list[Example], held_out: list[Example], threshold: float) 
     limits = _limits(threshold)
     keys = {e.key() for e in held_out}
     held_norms = list(dict.fromkeys(normalize(plain_text(e)) for e in held_out))
-    index = _RecallIndex(limits)
+    index = NearIndex(limits)
     for i, (norm, sketch) in enumerate(zip(held_norms, sketches(held_norms, limits), strict=True)):
         index.add(str(i), norm, sketch)
     known = set(held_norms)

@@ -47,11 +47,12 @@ def read_file(path: str | Path) -> LoadedFile:
     path = Path(path)
     name = str(path)
     _check_path(path)
-    parser = _parser_for(path, format_suffix(path))
+    suffix = format_suffix(path)
+    parser = _parser_for(path, suffix)
     data, notes = decompress(path, _read_bytes(path))
     if not data.strip():
         raise TunesmithError(f"{name}: the file is empty (or only whitespace); add data to it")
-    text, decode_notes, endings = decode(name, data)
+    text, decode_notes, endings = decode(name, data, crlf_standard=suffix in (".csv", ".tsv"))
     records, parse_notes = parser(name, text)
     if not records:
         raise TunesmithError(f"{name}: no records found; add data rows to the file")
