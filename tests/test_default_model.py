@@ -97,3 +97,33 @@ def test_three_lora_steps_on_the_default_model(location, device_dtype, tmp_path)
     assert result.train_tokens > 0
     moved = [p.detach().abs().max().item() for n, p in model.named_parameters() if "lora_B" in n]
     assert moved and max(moved) > 0  # the adapters left their zero initialisation
+
+
+def test_compare_runs_every_method_family_on_the_default_model(location, tmp_path):
+    """A few steps per method on the real model: each completes and gets a full table row."""
+    from tunesmith.compare import compare_methods
+
+    quickstart = Path(__file__).parents[1] / "src" / "tunesmith" / "quickstart"
+    cfg = load_config(
+        None,
+        [
+            f"data.train={quickstart / 'train.csv'}",
+            f"data.test={quickstart / 'test.csv'}",
+            "data.max_examples=48",
+            "eval.max_examples=24",
+            "train.max_steps=2",
+            "train.batch_size=8",
+            "train.max_length=64",
+            "train.estimate_first=false",
+            "train.checkpoint_every=0",
+        ],
+    )
+    methods = ["lora", "freeze", "feature_extraction", "cls_head"]
+    result = compare_methods(cfg, methods, tmp_path / "cmp", isolate=False)
+    rows = {row["method"]: row for row in result["rows"]}
+    assert list(rows) == ["base", *methods]
+    for name in methods:
+        assert rows[name]["status"] == "completed", rows[name]
+        assert 0 < rows[name]["trainable_params"] < rows[name]["total_params"]
+        assert 0.0 <= rows[name]["f1_macro"] <= 1.0
+    assert (tmp_path / "cmp" / "compare.html").is_file()
