@@ -104,10 +104,33 @@ def _train_run(cfg: Config, options: RunOptions, console: Console, record: RunRe
     finally:
         log.close()
         trackers.close(status)
+    figures = {
+        **_training_figures(result, train_set),
+        **predicted,
+        "trainable_params": trainable,
+        "total_params": total,
+    }
+    finish_run(cfg, env, splits, options, run_dir, figures, base, console)
+    if result.diagnosis.get("message"):
+        console.print(result.diagnosis["message"])
+    console.print(f"run saved to {run_dir} (report: {run_dir / 'report.html'})")
+    return run_dir
+
+
+def finish_run(
+    cfg: Config,
+    env: Environment,
+    splits,
+    options: RunOptions,
+    run_dir: Path,
+    figures: dict,
+    base: dict | None,
+    console: Console,
+) -> None:
+    """After training: score the tuned model, save it, write metrics, model card and report."""
     tuned = held_out_metrics(env, splits, cfg, "tuned")
     validation = validation_metrics(env, splits, cfg, options)
-
-    method.save(env.model, env.tokenizer, run_dir / "final")
+    get_method(cfg.method).save(env.model, env.tokenizer, run_dir / "final")
     metrics = {
         **_manifest(cfg, splits, env.location),
         "eval_split": "test",
@@ -115,20 +138,13 @@ def _train_run(cfg: Config, options: RunOptions, console: Console, record: RunRe
         "base": base,
         "tuned": tuned,
         **validation,
-        **_training_figures(result, train_set),
-        **predicted,
-        "trainable_params": trainable,
-        "total_params": total,
+        **figures,
     }
     write_json(run_dir / "metrics.json", metrics)
     write_model_card(run_dir)
     write_report(run_dir)
     if tuned is not None:
         print_comparison(metrics, console)
-    if result.diagnosis.get("message"):
-        console.print(result.diagnosis["message"])
-    console.print(f"run saved to {run_dir} (report: {run_dir / 'report.html'})")
-    return run_dir
 
 
 def predict_training(
@@ -192,25 +208,8 @@ def _feature_run(cfg: Config, options: RunOptions, console: Console, record: Run
     env.model = fitted.classifier
     trainable, total = count_parameters(env.model)
     console.print(f"method {cfg.method}: a {cfg.features.head} head of {trainable:,} parameters")
-    tuned = held_out_metrics(env, splits, cfg, "tuned")
-    validation = validation_metrics(env, splits, cfg, options)
-    method.save(env.model, env.tokenizer, run_dir / "final")
-    metrics = {
-        **_manifest(cfg, splits, env.location),
-        "eval_split": "test",
-        "eval_examples": len(splits.test),
-        "base": base,
-        "tuned": tuned,
-        **validation,
-        **fitted.figures,
-        "trainable_params": trainable,
-        "total_params": total,
-    }
-    write_json(run_dir / "metrics.json", metrics)
-    write_model_card(run_dir)
-    write_report(run_dir)
-    if tuned is not None:
-        print_comparison(metrics, console)
+    figures = {**fitted.figures, "trainable_params": trainable, "total_params": total}
+    finish_run(cfg, env, splits, options, run_dir, figures, base, console)
     console.print(f"run saved to {run_dir} (report: {run_dir / 'report.html'})")
     return run_dir
 
