@@ -1,6 +1,6 @@
 """Is `tunesmith estimate` right? Predict, then train for real, on several configs.
 
-    .venv/bin/python bench/estimate_accuracy.py
+    .venv/bin/python bench/estimate_accuracy.py [--repeats 1]
 
 Each config is one training run on the default model: `train` first predicts its own training
 time the way `tunesmith estimate` does (the same function, timing a few real steps; kept in
@@ -11,6 +11,7 @@ machine: timings are the point.
 
 from __future__ import annotations
 
+import argparse
 import json
 import tempfile
 from pathlib import Path
@@ -21,6 +22,7 @@ from tunesmith.pipeline import run_training
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
 QUICKSTART = ROOT / "src" / "tunesmith" / "quickstart"
+TARGET = 0.15  # the issue's bound on the relative error
 
 CONFIGS = {
     "lora-classification-b16": [
@@ -46,24 +48,38 @@ CONFIGS = {
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each config")
+    args = parser.parse_args()
     rows = []
-    for name, overrides in CONFIGS.items():
-        with tempfile.TemporaryDirectory() as tmp:
-            common = ["eval.base=false", "data.test_fraction=0.05", f"output={tmp}/run"]
-            cfg = load_config(None, [*overrides, *common])
-            run_dir = run_training(cfg, overwrite=True)
-            metrics = json.loads((run_dir / "metrics.json").read_text())
-            predicted, actual = metrics["predicted_train_runtime_s"], metrics["train_runtime_s"]
-        rows.append(
-            {
-                "config": name,
-                "predicted_train_runtime_s": predicted,
-                "actual_train_runtime_s": actual,
-                "relative_error": round(abs(predicted - actual) / actual, 3),
-            }
-        )
+    for _ in range(args.repeats):  # configs take turns: a slow spell of the machine hits all
+        for name, overrides in CONFIGS.items():
+            rows.append(predict_and_train(name, overrides))
     worst = max(r["relative_error"] for r in rows)
-    print(json.dumps({"runs": rows, "worst_relative_error": worst, "target": 0.15}, indent=2))
+    within = sum(r["relative_error"] <= TARGET for r in rows)
+    print(
+        json.dumps(
+            {"runs": rows, "worst_relative_error": worst, "runs_within_target": within,
+             "target": TARGET},
+            indent=2,
+        )
+    )  # fmt: skip
+
+
+def predict_and_train(name: str, overrides: list[str]) -> dict:
+    """One run: the prediction ``train`` printed before starting, and the training seconds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        common = ["eval.base=false", "data.test_fraction=0.05", f"output={tmp}/run"]
+        cfg = load_config(None, [*overrides, *common])
+        run_dir = run_training(cfg, overwrite=True)
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+    predicted, actual = metrics["predicted_train_runtime_s"], metrics["train_runtime_s"]
+    return {
+        "config": name,
+        "predicted_train_runtime_s": predicted,
+        "actual_train_runtime_s": actual,
+        "relative_error": round(abs(predicted - actual) / actual, 3),
+    }
 
 
 if __name__ == "__main__":

@@ -219,6 +219,7 @@ def _check_relations(cfg: Config, source: str) -> None:
         "train.batch_size": t.batch_size,
         "train.grad_accum": t.grad_accum,
         "train.max_length": t.max_length,
+        "train.loss_chunk": t.loss_chunk,
         "eval.batch_size": cfg.eval.batch_size,
         "lora.r": cfg.lora.r,
         "layers.train_top": cfg.layers.train_top,
@@ -250,6 +251,11 @@ def _check_relations(cfg: Config, source: str) -> None:
         raise TunesmithError(f"{source}: train.epochs must be above 0, got {t.epochs}")
     if t.learning_rate is not None and t.learning_rate <= 0:
         raise TunesmithError(f"{source}: train.learning_rate must be above 0")
+    if not 0 <= t.loss_grad_filter < 1:
+        raise TunesmithError(
+            f"{source}: train.loss_grad_filter must be in [0, 1) (0 = exact), "
+            f"got {t.loss_grad_filter}"
+        )
     _check_lr_decay(cfg, source)
     for key in ("validation_fraction", "test_fraction"):
         value = getattr(cfg.data, key)

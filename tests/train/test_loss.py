@@ -63,6 +63,15 @@ def randomise_lora_b(model) -> None:
                 p.normal_(0, 0.1)
 
 
+def autograd_target_loss(model, batch) -> torch.Tensor:
+    """The loss through our own (soft-capped) logits with plain autograd: HF's GPT-2 has no cap."""
+    from tunesmith.train.loss import _chunked_loss, hidden_states
+
+    hidden = hidden_states(model, batch["input_ids"], batch["attention_mask"])
+    keep = batch["labels"][:, 1:] != IGNORE
+    return _chunked_loss(model, hidden[:, :-1][keep], batch["labels"][:, 1:][keep], 512)
+
+
 def test_padding_is_present_in_the_batch(batch):
     mask = batch["attention_mask"]
     assert (mask.sum(dim=1) < mask.shape[1]).any()
@@ -123,20 +132,13 @@ def test_no_targets_gives_zero(tiny_model, batch):
 
 def test_fused_gradients_follow_logit_softcapping(tiny_model, batch, monkeypatch):
     """With soft-capping the fused gradient carries tanh's derivative; autograd is the judge."""
-    from tunesmith.train.loss import _chunked_loss, hidden_states
-
     # A small cap, so that capping changes the tiny model's logits a lot.
     monkeypatch.setattr(tiny_model.config, "final_logit_softcapping", 0.3, raising=False)
     tiny_model.train()
     fused, _ = target_loss_sum(tiny_model, chunk=3, **batch)
     fused_grads = grads(tiny_model, fused)
 
-    def autograd_loss():
-        hidden = hidden_states(tiny_model, batch["input_ids"], batch["attention_mask"])
-        keep = batch["labels"][:, 1:] != IGNORE
-        return _chunked_loss(tiny_model, hidden[:, :-1][keep], batch["labels"][:, 1:][keep], 512)
-
-    plain = autograd_loss()
+    plain = autograd_target_loss(tiny_model, batch)
     assert fused.item() == pytest.approx(plain.item(), rel=1e-5)
     assert fused.item() != pytest.approx(reference_loss(tiny_model, batch).item(), rel=1e-2)
     for name, g in grads(tiny_model, plain).items():
@@ -149,3 +151,70 @@ def test_adapter_on_the_output_layer_takes_the_general_path(tiny_model, batch):
         tiny_model, batch, target_modules=["c_attn", "lm_head"]
     )
     assert any("lm_head" in name for name in trained)
+
+
+def test_online_softmax_over_vocabulary_blocks_matches_full_logits(tiny_model, batch, monkeypatch):
+    """A frozen output layer takes the blockwise path: blocks of 5 rows, the last one partial,
+    over chunks of 4 positions."""
+    from tunesmith.train import loss as loss_module
+
+    monkeypatch.setattr(loss_module, "VOCAB_BLOCK", 5)
+    monkeypatch.setattr(loss_module, "ONLINE_CHUNK", 4)
+    assert tiny_model.config.vocab_size % 5
+    lora_grads_against_full_logits(tiny_model, batch)
+
+
+def test_online_softmax_follows_logit_softcapping(tiny_model, batch, monkeypatch):
+    """HF's GPT-2 ignores a cap, so autograd through our own capped logits is the judge."""
+    from tunesmith.train import loss as loss_module
+
+    monkeypatch.setattr(loss_module, "VOCAB_BLOCK", 5)
+    monkeypatch.setattr(tiny_model.config, "final_logit_softcapping", 0.3, raising=False)
+    cfg = Config()
+    cfg.lora.dropout = 0.0
+    model = lora.prepare(tiny_model, cfg)
+    randomise_lora_b(model)
+    fused, _ = target_loss_sum(model, chunk=5, **batch)
+    fused_grads = grads(model, fused)
+    plain = autograd_target_loss(model, batch)
+    assert fused.item() == pytest.approx(plain.item(), rel=1e-5)
+    for name, g in grads(model, plain).items():
+        torch.testing.assert_close(fused_grads[name], g, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def fused_hidden_grad(hidden, weight, targets, grad_filter):
+    """(loss, d loss / d hidden) of the fused output layer with a frozen weight."""
+    from tunesmith.train.loss import _FusedLinearCrossEntropy
+
+    hidden = hidden.clone().requires_grad_(True)
+    loss = _FusedLinearCrossEntropy.apply(hidden, weight, targets, 16, None, grad_filter)
+    loss.backward()
+    return loss.detach(), hidden.grad
+
+
+def test_gradient_filter_keeps_the_loss_and_bounds_the_gradient_change(monkeypatch):
+    """Filtering only drops rows whose probability is below the filter everywhere in the chunk:
+    the loss is unchanged and each hidden gradient moves by at most (dropped mass) x max |row|."""
+    from tunesmith.train import loss as loss_module
+
+    monkeypatch.setattr(loss_module, "VOCAB_BLOCK", 64)
+    torch.manual_seed(0)
+    vocab, width, n = 1000, 32, 40
+    weight = torch.randn(vocab, width) * 0.5
+    hidden, targets = torch.randn(n, width), torch.randint(0, vocab, (n,))
+    exact_loss, exact = fused_hidden_grad(hidden, weight, targets, 0.0)
+    autograd_hidden = hidden.clone().requires_grad_(True)
+    ref = F.cross_entropy(autograd_hidden @ weight.t(), targets, reduction="sum")
+    ref.backward()
+    assert exact_loss.item() == pytest.approx(ref.item(), rel=1e-5)
+    torch.testing.assert_close(exact, autograd_hidden.grad, rtol=1e-4, atol=1e-6)
+
+    probs = (hidden @ weight.t()).softmax(-1)
+    eps = 1e-3
+    filtered_loss, filtered = fused_hidden_grad(hidden, weight, targets, eps)
+    assert filtered_loss.item() == exact_loss.item()
+    change = (filtered - exact).norm(dim=1)
+    dropped_mass = (probs * (probs < eps)).sum(dim=1)  # at most what a row can lose
+    assert change.max() > 0  # the filter did drop something
+    assert (change <= dropped_mass * weight.norm(dim=1).max() + 1e-5).all()
+    assert (change / exact.norm(dim=1)).mean() < 0.05

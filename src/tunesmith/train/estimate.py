@@ -16,7 +16,7 @@ from tunesmith.config import Config
 from tunesmith.data.encode import IGNORE, Encoded
 from tunesmith.train.batches import epoch_batches
 from tunesmith.train.checkpoint import load_weights
-from tunesmith.train.loop import accumulate_gradients, build_optimizer
+from tunesmith.train.loop import accumulate_gradients, apply_update, build_optimizer
 from tunesmith.train.monitor import peak_rss_bytes
 
 #: Steps timed after one untimed warm-up step (allocator and kernel caches).
@@ -57,28 +57,31 @@ def estimate_training(
     saved = {n: p.detach().clone() for n, p in params.items()}
     # A throw-away optimizer: its update costs time in proportion to the trained weights (large
     # for full fine-tuning), which no FLOP count of the forward and backward pass shows.
-    optimizer, _ = build_optimizer(params, cfg, len(plan))
+    optimizer, scheduler = build_optimizer(params, cfg, len(plan))
     model.train()
     timed: list[tuple[float, float]] = []  # (GFLOP, seconds) of each timed step
-    updating = 0.0
+    updates: list[float] = []  # seconds of each optimizer update, the first one included
     for i, index in enumerate(probe):
         items = [train_set[j] for j in plan[index].indices]
         started = time.perf_counter()
         accumulate_gradients(model, items, cfg, pad_id, device, dtype)
         computed = time.perf_counter()
-        optimizer.step()
+        apply_update(params, optimizer, scheduler, cfg.train.max_grad_norm)
         optimizer.zero_grad(set_to_none=True)
+        updates.append(time.perf_counter() - computed)
         if i > 0:  # the first one warms up
             timed.append((costs[index], computed - started))
-            updating += time.perf_counter() - computed
     load_weights(params, saved)
     model.eval()
     rate, overhead = fit_step_time(timed)
-    per_step = overhead + updating / max(len(timed), 1)
+    update = sum(updates[1:]) / max(len(updates) - 1, 1)
+    # The first update also allocates the optimizer's state (2 x the trained weights): once a run.
+    first_update = max(updates[0] - update, 0.0) if updates else 0.0
+    per_step = overhead + update
     return Estimate(
         train_steps=len(plan),
         train_tokens=sum(s.tokens for s in plan),
-        predicted_train_runtime_s=round(rate * sum(costs) + per_step * len(plan), 1),
+        predicted_train_runtime_s=round(rate * sum(costs) + per_step * len(plan) + first_update, 1),
         predicted_peak_rss_bytes=peak_rss_bytes(),
         seconds_per_gflop=rate,
     )

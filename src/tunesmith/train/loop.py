@@ -12,6 +12,7 @@ import math
 import random
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -90,9 +91,7 @@ def train(
             items = [train_set[i] for i in batch]
             loss, tokens = accumulate_gradients(model, items, cfg, pad_id, device, dtype)
             if update_allowed(result.losses, loss, step, t, lr):
-                clip_gradients(params.values(), t.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
+                apply_update(params, optimizer, scheduler, t.max_grad_norm)
             else:  # non-finite gradients: no update, the scheduler waits too
                 result.skipped_steps += 1
                 log.write(step=step, skipped="non-finite loss")
@@ -218,7 +217,9 @@ def accumulate_gradients(model, items: list[Encoded], cfg: Config, pad_id, devic
     micro = split_micro(list(range(len(items))), cfg.train.grad_accum)
     n_targets = sum(sum(1 for y in item.labels[1:] if y != -100) for item in items)
     total_loss, tokens = 0.0, 0
-    loss_fn = hook(cfg.method, "loss") or target_loss_sum  # a head's cross-entropy, e.g.
+    loss_fn = hook(cfg.method, "loss") or partial(  # a method's own loss: a head's, e.g.
+        target_loss_sum, grad_filter=cfg.train.loss_grad_filter
+    )
     for part in micro:
         batch = collate([items[i] for i in part], pad_id, device)
         with compute_context(device, dtype):
@@ -227,6 +228,13 @@ def accumulate_gradients(model, items: list[Encoded], cfg: Config, pad_id, devic
         total_loss += float(loss_sum.detach())
         tokens += int(batch["attention_mask"].sum())
     return total_loss / max(n_targets, 1), tokens
+
+
+def apply_update(params: dict, optimizer, scheduler, max_grad_norm: float) -> None:
+    """Clip the gradients, take the optimizer step and advance the learning-rate schedule."""
+    clip_gradients(params.values(), max_grad_norm)
+    optimizer.step()
+    scheduler.step()
 
 
 def clip_gradients(params, max_norm: float) -> None:
