@@ -7,7 +7,7 @@ import torch
 from tunesmith.data.encode import Encoded
 from tunesmith.models.load import compute_context
 from tunesmith.train.batches import collate
-from tunesmith.train.loss import target_loss_sum
+from tunesmith.train.loss import LossFn, target_loss_sum
 
 
 @torch.no_grad()
@@ -27,7 +27,7 @@ def mean_target_loss(
 
     ``loss`` replaces ``target_loss_sum`` (same signature), e.g. a classification head's.
     """
-    loss_fn = loss or target_loss_sum
+    loss_fn: LossFn = loss or target_loss_sum
     was_training = model.training
     model.eval()
     order = sorted(range(len(items)), key=lambda i: len(items[i].input_ids))

@@ -29,7 +29,7 @@ from tunesmith.train.batches import collate, endless_batches, split_micro
 from tunesmith.train.checkpoint import Checkpointer, cpu_copy, load_weights
 from tunesmith.train.diagnose import diagnose
 from tunesmith.train.guard import TrainingDiverged, update_allowed
-from tunesmith.train.loss import target_loss_sum
+from tunesmith.train.loss import LossFn, target_loss_sum
 from tunesmith.train.monitor import RunLog, progress_bar
 from tunesmith.train.result import TrainResult
 from tunesmith.train.signals import TrainingInterrupted, stop_requests
@@ -217,7 +217,7 @@ def accumulate_gradients(model, items: list[Encoded], cfg: Config, pad_id, devic
     micro = split_micro(list(range(len(items))), cfg.train.grad_accum)
     n_targets = sum(sum(1 for y in item.labels[1:] if y != -100) for item in items)
     total_loss, tokens = 0.0, 0
-    loss_fn = hook(cfg.method, "loss") or partial(  # a method's own loss: a head's, e.g.
+    loss_fn: LossFn = hook(cfg.method, "loss") or partial(  # a method's own: a head's, e.g.
         target_loss_sum, grad_filter=cfg.train.loss_grad_filter
     )
     for part in micro:

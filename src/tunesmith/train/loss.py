@@ -17,6 +17,8 @@ the hidden states moves by about the probability mass left out (~0.3% at 2^-16).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
@@ -24,7 +26,12 @@ from torch.utils.checkpoint import checkpoint
 from tunesmith.data.encode import IGNORE
 from tunesmith.models.backbone import backbone_forward, unwrap
 
-__all__ = ["hidden_states", "output_logits", "target_loss_sum", "unwrap"]
+__all__ = ["LossFn", "hidden_states", "output_logits", "target_loss_sum", "unwrap"]
+
+LossSum = tuple[torch.Tensor, int]
+#: What the loop and evaluation call: (model, chunk=..., input_ids=, attention_mask=, labels=)
+#: -> (loss sum, target count); ``target_loss_sum`` or a method's own ``loss`` hook.
+LossFn = Callable[..., LossSum]
 
 
 def hidden_states(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs):
@@ -53,7 +60,7 @@ def target_loss_sum(
     labels: torch.Tensor,
     chunk: int,
     grad_filter: float = 0.0,
-) -> tuple[torch.Tensor, int]:
+) -> LossSum:
     """(sum of next-token cross-entropy over target tokens, number of target tokens).
 
     ``grad_filter`` > 0 trades exactness of the hidden states' gradient for speed (see above).
