@@ -145,7 +145,7 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
 
 
 #: Vocabulary rows per block of the online softmax: a block's fp32 logits (8 MB for 1,024
-#: positions) stay in the last-level cache. Of 1,024 to 32,768 rows, 2,048 was fastest on this
+#: positions) stay in the last-level cache. Of 2,048 to 32,768 rows, 2,048 was fastest on this
 #: project's 2-core AVX2 CPU: smaller blocks add per-block overhead, bigger ones spill to memory.
 VOCAB_BLOCK = 2048
 #: Positions per pass of the online softmax over the weight: each pass reads the whole output
