@@ -238,6 +238,9 @@ def test_shipped_quickstart_yaml_loads():
         ("layers.train_top=0", "layers.train_top must be at least 1"),
         ("layers.unfreeze_every=0", "layers.unfreeze_every must be at least 1"),
         ("prompt.num_virtual_tokens=0", "prompt.num_virtual_tokens must be at least 1"),
+        ("train.loss_chunk=0", "train.loss_chunk must be at least 1"),
+        ("train.loss_grad_filter=-0.1", "train.loss_grad_filter must be in [0, 1)"),
+        ("train.loss_grad_filter=1", "train.loss_grad_filter must be in [0, 1)"),
     ],
 )
 def test_method_option_bounds(override, fragment):
